@@ -1,0 +1,27 @@
+/**
+ * `@x/usp-record/mtp`: the MTP contract, its shared errors and the TR-181 retry formulas.
+ * @packageDocumentation
+ */
+export type {
+  CloseOptions,
+  Mtp,
+  MtpEmitter,
+  MtpEvents,
+  MtpFactory,
+  MtpState,
+  PeerInfo,
+  ReceivedRecord,
+  ReturnPath,
+  SendOptions,
+  UspRole,
+} from "./interface.js";
+export { MtpError, type MtpErrorCode } from "./errors.js";
+export {
+  exponentialRetryDelayMs,
+  exponentialRetryWindowMs,
+  RETRY_COUNT_CAP,
+  RETRY_DEFAULTS,
+  stompRetryDelayMs,
+  type ExponentialRetryParameters,
+  type StompRetryParameters,
+} from "./retry.js";
