@@ -7,6 +7,7 @@ import { parseArgs } from "node:util";
 import { createPki } from "@x/test-certs";
 import { bigintReplacer, Report } from "./report.js";
 import { twoFacilityFlow } from "./scistream.js";
+import { racingAndFraming } from "./taps.js";
 import { certificateDecision, decodeSamples, mqttOnEmbeddedBroker, webSocketWithSession } from "./usp.js";
 
 const HELP = `Usage: run-demo [--json] [--only <section>[,<section>...]]
@@ -51,6 +52,13 @@ async function main(): Promise<number> {
         certificateDecision(r, pki);
         await webSocketWithSession(r, pki);
         await mqttOnEmbeddedBroker(r);
+      },
+    },
+    {
+      name: "taps",
+      run: async (r) => {
+        r.section("TAPS: racing over several Remote Endpoints, TLS, message framing");
+        await racingAndFraming(r, pki);
       },
     },
     {

@@ -2,6 +2,8 @@
  * `@x/usp-record/mtp`: the MTP contract, its shared errors and the TR-181 retry formulas.
  * @packageDocumentation
  */
+
+export { MtpError, type MtpErrorCode } from "./errors.js";
 export type {
   CloseOptions,
   Mtp,
@@ -15,13 +17,12 @@ export type {
   SendOptions,
   UspRole,
 } from "./interface.js";
-export { MtpError, type MtpErrorCode } from "./errors.js";
 export {
+  type ExponentialRetryParameters,
   exponentialRetryDelayMs,
   exponentialRetryWindowMs,
   RETRY_COUNT_CAP,
   RETRY_DEFAULTS,
-  stompRetryDelayMs,
-  type ExponentialRetryParameters,
   type StompRetryParameters,
+  stompRetryDelayMs,
 } from "./retry.js";

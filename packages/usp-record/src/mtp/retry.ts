@@ -39,7 +39,10 @@ export function exponentialRetryWindowMs(
   attempt: number,
   params: ExponentialRetryParameters,
 ): readonly [number, number] {
-  return [exponentialRetryDelayMs(attempt, params, () => 0), exponentialRetryDelayMs(attempt, params, () => 1)];
+  return [
+    exponentialRetryDelayMs(attempt, params, () => 0),
+    exponentialRetryDelayMs(attempt, params, () => 1),
+  ];
 }
 
 export interface StompRetryParameters {
@@ -58,7 +61,10 @@ export function stompRetryDelayMs(
   random: () => number = Math.random,
 ): number {
   const n = Math.min(Math.max(1, Math.floor(attempt)), RETRY_COUNT_CAP);
-  const high = Math.min(params.initialInterval * (params.intervalMultiplier / 1000) ** (n - 1), params.maxInterval);
+  const high = Math.min(
+    params.initialInterval * (params.intervalMultiplier / 1000) ** (n - 1),
+    params.maxInterval,
+  );
   return Math.round(high * random() * 1000);
 }
 
