@@ -4,9 +4,9 @@
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { machineInfo, type MachineInfo } from "./machine.js";
+import { type MachineInfo, machineInfo } from "./machine.js";
 
-export { machineInfo, type MachineInfo } from "./machine.js";
+export { type MachineInfo, machineInfo } from "./machine.js";
 
 /** Higher is better for every figure (ops/s, MB/s, records/s). Latencies: report their inverse or use `lowerIsBetter`. */
 export interface Figure {

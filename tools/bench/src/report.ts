@@ -34,7 +34,9 @@ export function writeReport(root: string): string {
       if (g.note) lines.push(g.note, "");
       lines.push("| candidate | figure | ratio |", "| --- | ---: | ---: |");
       for (const c of g.results) {
-        lines.push(`| ${c.name} | ${fmt(c.value)} ${c.unit} | ${c.baseline ? "baseline" : `${c.ratio.toFixed(2)}x`} |`);
+        lines.push(
+          `| ${c.name} | ${fmt(c.value)} ${c.unit} | ${c.baseline ? "baseline" : `${c.ratio.toFixed(2)}x`} |`,
+        );
       }
       lines.push("");
     }

@@ -7,6 +7,7 @@ import { parseArgs } from "node:util";
 import { createPki } from "@x/test-certs";
 import { bigintReplacer, Report } from "./report.js";
 import { twoFacilityFlow } from "./scistream.js";
+import { sttpOverTls } from "./sttp.js";
 import { racingAndFraming } from "./taps.js";
 import { certificateDecision, decodeSamples, mqttOnEmbeddedBroker, webSocketWithSession } from "./usp.js";
 
@@ -59,6 +60,13 @@ async function main(): Promise<number> {
       run: async (r) => {
         r.section("TAPS: racing over several Remote Endpoints, TLS, message framing");
         await racingAndFraming(r, pki);
+      },
+    },
+    {
+      name: "sttp",
+      run: async (r) => {
+        r.section("STTP (IEEE 2664): forward and reverse connections over mutual TLS, tolerance policy");
+        await sttpOverTls(r, pki);
       },
     },
     {

@@ -41,6 +41,33 @@ export enum Record_PayloadSecurity {
   UNRECOGNIZED = -1,
 }
 
+export function record_PayloadSecurityFromJSON(object: any): Record_PayloadSecurity {
+  switch (object) {
+    case 0:
+    case "PLAINTEXT":
+      return Record_PayloadSecurity.PLAINTEXT;
+    case 1:
+    case "TLS12":
+      return Record_PayloadSecurity.TLS12;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return Record_PayloadSecurity.UNRECOGNIZED;
+  }
+}
+
+export function record_PayloadSecurityToJSON(object: Record_PayloadSecurity): string {
+  switch (object) {
+    case Record_PayloadSecurity.PLAINTEXT:
+      return "PLAINTEXT";
+    case Record_PayloadSecurity.TLS12:
+      return "TLS12";
+    case Record_PayloadSecurity.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 export interface NoSessionContextRecord {
   /** There is no field 1. */
   payload: Uint8Array;
@@ -64,6 +91,43 @@ export enum SessionContextRecord_PayloadSARState {
   UNRECOGNIZED = -1,
 }
 
+export function sessionContextRecord_PayloadSARStateFromJSON(object: any): SessionContextRecord_PayloadSARState {
+  switch (object) {
+    case 0:
+    case "NONE":
+      return SessionContextRecord_PayloadSARState.NONE;
+    case 1:
+    case "BEGIN":
+      return SessionContextRecord_PayloadSARState.BEGIN;
+    case 2:
+    case "INPROCESS":
+      return SessionContextRecord_PayloadSARState.INPROCESS;
+    case 3:
+    case "COMPLETE":
+      return SessionContextRecord_PayloadSARState.COMPLETE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return SessionContextRecord_PayloadSARState.UNRECOGNIZED;
+  }
+}
+
+export function sessionContextRecord_PayloadSARStateToJSON(object: SessionContextRecord_PayloadSARState): string {
+  switch (object) {
+    case SessionContextRecord_PayloadSARState.NONE:
+      return "NONE";
+    case SessionContextRecord_PayloadSARState.BEGIN:
+      return "BEGIN";
+    case SessionContextRecord_PayloadSARState.INPROCESS:
+      return "INPROCESS";
+    case SessionContextRecord_PayloadSARState.COMPLETE:
+      return "COMPLETE";
+    case SessionContextRecord_PayloadSARState.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 export interface WebSocketConnectRecord {
 }
 
@@ -78,6 +142,33 @@ export enum MQTTConnectRecord_MQTTVersion {
   UNRECOGNIZED = -1,
 }
 
+export function mQTTConnectRecord_MQTTVersionFromJSON(object: any): MQTTConnectRecord_MQTTVersion {
+  switch (object) {
+    case 0:
+    case "V3_1_1":
+      return MQTTConnectRecord_MQTTVersion.V3_1_1;
+    case 1:
+    case "V5":
+      return MQTTConnectRecord_MQTTVersion.V5;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return MQTTConnectRecord_MQTTVersion.UNRECOGNIZED;
+  }
+}
+
+export function mQTTConnectRecord_MQTTVersionToJSON(object: MQTTConnectRecord_MQTTVersion): string {
+  switch (object) {
+    case MQTTConnectRecord_MQTTVersion.V3_1_1:
+      return "V3_1_1";
+    case MQTTConnectRecord_MQTTVersion.V5:
+      return "V5";
+    case MQTTConnectRecord_MQTTVersion.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 export interface STOMPConnectRecord {
   version: STOMPConnectRecord_STOMPVersion;
   subscribedDestination: string;
@@ -86,6 +177,28 @@ export interface STOMPConnectRecord {
 export enum STOMPConnectRecord_STOMPVersion {
   V1_2 = 0,
   UNRECOGNIZED = -1,
+}
+
+export function sTOMPConnectRecord_STOMPVersionFromJSON(object: any): STOMPConnectRecord_STOMPVersion {
+  switch (object) {
+    case 0:
+    case "V1_2":
+      return STOMPConnectRecord_STOMPVersion.V1_2;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return STOMPConnectRecord_STOMPVersion.UNRECOGNIZED;
+  }
+}
+
+export function sTOMPConnectRecord_STOMPVersionToJSON(object: STOMPConnectRecord_STOMPVersion): string {
+  switch (object) {
+    case STOMPConnectRecord_STOMPVersion.V1_2:
+      return "V1_2";
+    case STOMPConnectRecord_STOMPVersion.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
 }
 
 export interface DisconnectRecord {
@@ -291,6 +404,102 @@ export const Record: MessageFns<Record> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): Record {
+    return {
+      version: isSet(object.version) ? globalThis.String(object.version) : "",
+      toId: isSet(object.toId)
+        ? globalThis.String(object.toId)
+        : isSet(object.to_id)
+        ? globalThis.String(object.to_id)
+        : "",
+      fromId: isSet(object.fromId)
+        ? globalThis.String(object.fromId)
+        : isSet(object.from_id)
+        ? globalThis.String(object.from_id)
+        : "",
+      payloadSecurity: isSet(object.payloadSecurity)
+        ? record_PayloadSecurityFromJSON(object.payloadSecurity)
+        : isSet(object.payload_security)
+        ? record_PayloadSecurityFromJSON(object.payload_security)
+        : 0,
+      macSignature: isSet(object.macSignature)
+        ? bytesFromBase64(object.macSignature)
+        : isSet(object.mac_signature)
+        ? bytesFromBase64(object.mac_signature)
+        : new Uint8Array(0),
+      senderCert: isSet(object.senderCert)
+        ? bytesFromBase64(object.senderCert)
+        : isSet(object.sender_cert)
+        ? bytesFromBase64(object.sender_cert)
+        : new Uint8Array(0),
+      recordType: isSet(object.noSessionContext)
+        ? { $case: "noSessionContext", value: NoSessionContextRecord.fromJSON(object.noSessionContext) }
+        : isSet(object.no_session_context)
+        ? { $case: "noSessionContext", value: NoSessionContextRecord.fromJSON(object.no_session_context) }
+        : isSet(object.sessionContext)
+        ? { $case: "sessionContext", value: SessionContextRecord.fromJSON(object.sessionContext) }
+        : isSet(object.session_context)
+        ? { $case: "sessionContext", value: SessionContextRecord.fromJSON(object.session_context) }
+        : isSet(object.websocketConnect)
+        ? { $case: "websocketConnect", value: WebSocketConnectRecord.fromJSON(object.websocketConnect) }
+        : isSet(object.websocket_connect)
+        ? { $case: "websocketConnect", value: WebSocketConnectRecord.fromJSON(object.websocket_connect) }
+        : isSet(object.mqttConnect)
+        ? { $case: "mqttConnect", value: MQTTConnectRecord.fromJSON(object.mqttConnect) }
+        : isSet(object.mqtt_connect)
+        ? { $case: "mqttConnect", value: MQTTConnectRecord.fromJSON(object.mqtt_connect) }
+        : isSet(object.stompConnect)
+        ? { $case: "stompConnect", value: STOMPConnectRecord.fromJSON(object.stompConnect) }
+        : isSet(object.stomp_connect)
+        ? { $case: "stompConnect", value: STOMPConnectRecord.fromJSON(object.stomp_connect) }
+        : isSet(object.disconnect)
+        ? { $case: "disconnect", value: DisconnectRecord.fromJSON(object.disconnect) }
+        : isSet(object.udsConnect)
+        ? { $case: "udsConnect", value: UDSConnectRecord.fromJSON(object.udsConnect) }
+        : isSet(object.uds_connect)
+        ? { $case: "udsConnect", value: UDSConnectRecord.fromJSON(object.uds_connect) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: Record): unknown {
+    const obj: any = {};
+    if (message.version !== "") {
+      obj.version = message.version;
+    }
+    if (message.toId !== "") {
+      obj.toId = message.toId;
+    }
+    if (message.fromId !== "") {
+      obj.fromId = message.fromId;
+    }
+    if (message.payloadSecurity !== 0) {
+      obj.payloadSecurity = record_PayloadSecurityToJSON(message.payloadSecurity);
+    }
+    if (message.macSignature.length !== 0) {
+      obj.macSignature = base64FromBytes(message.macSignature);
+    }
+    if (message.senderCert.length !== 0) {
+      obj.senderCert = base64FromBytes(message.senderCert);
+    }
+    if (message.recordType?.$case === "noSessionContext") {
+      obj.noSessionContext = NoSessionContextRecord.toJSON(message.recordType.value);
+    } else if (message.recordType?.$case === "sessionContext") {
+      obj.sessionContext = SessionContextRecord.toJSON(message.recordType.value);
+    } else if (message.recordType?.$case === "websocketConnect") {
+      obj.websocketConnect = WebSocketConnectRecord.toJSON(message.recordType.value);
+    } else if (message.recordType?.$case === "mqttConnect") {
+      obj.mqttConnect = MQTTConnectRecord.toJSON(message.recordType.value);
+    } else if (message.recordType?.$case === "stompConnect") {
+      obj.stompConnect = STOMPConnectRecord.toJSON(message.recordType.value);
+    } else if (message.recordType?.$case === "disconnect") {
+      obj.disconnect = DisconnectRecord.toJSON(message.recordType.value);
+    } else if (message.recordType?.$case === "udsConnect") {
+      obj.udsConnect = UDSConnectRecord.toJSON(message.recordType.value);
+    }
+    return obj;
+  },
 };
 
 function createBaseNoSessionContextRecord(): NoSessionContextRecord {
@@ -336,6 +545,18 @@ export const NoSessionContextRecord: MessageFns<NoSessionContextRecord> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
+  },
+
+  fromJSON(object: any): NoSessionContextRecord {
+    return { payload: isSet(object.payload) ? bytesFromBase64(object.payload) : new Uint8Array(0) };
+  },
+
+  toJSON(message: NoSessionContextRecord): unknown {
+    const obj: any = {};
+    if (message.payload.length !== 0) {
+      obj.payload = base64FromBytes(message.payload);
+    }
+    return obj;
   },
 };
 
@@ -469,6 +690,70 @@ export const SessionContextRecord: MessageFns<SessionContextRecord> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): SessionContextRecord {
+    return {
+      sessionId: isSet(object.sessionId)
+        ? BigInt(object.sessionId)
+        : isSet(object.session_id)
+        ? BigInt(object.session_id)
+        : 0n,
+      sequenceId: isSet(object.sequenceId)
+        ? BigInt(object.sequenceId)
+        : isSet(object.sequence_id)
+        ? BigInt(object.sequence_id)
+        : 0n,
+      expectedId: isSet(object.expectedId)
+        ? BigInt(object.expectedId)
+        : isSet(object.expected_id)
+        ? BigInt(object.expected_id)
+        : 0n,
+      retransmitId: isSet(object.retransmitId)
+        ? BigInt(object.retransmitId)
+        : isSet(object.retransmit_id)
+        ? BigInt(object.retransmit_id)
+        : 0n,
+      payloadSarState: isSet(object.payloadSarState)
+        ? sessionContextRecord_PayloadSARStateFromJSON(object.payloadSarState)
+        : isSet(object.payload_sar_state)
+        ? sessionContextRecord_PayloadSARStateFromJSON(object.payload_sar_state)
+        : 0,
+      payloadrecSarState: isSet(object.payloadrecSarState)
+        ? sessionContextRecord_PayloadSARStateFromJSON(object.payloadrecSarState)
+        : isSet(object.payloadrec_sar_state)
+        ? sessionContextRecord_PayloadSARStateFromJSON(object.payloadrec_sar_state)
+        : 0,
+      payload: globalThis.Array.isArray(object?.payload)
+        ? object.payload.map((e: any) => bytesFromBase64(e))
+        : [],
+    };
+  },
+
+  toJSON(message: SessionContextRecord): unknown {
+    const obj: any = {};
+    if (message.sessionId !== 0n) {
+      obj.sessionId = message.sessionId.toString();
+    }
+    if (message.sequenceId !== 0n) {
+      obj.sequenceId = message.sequenceId.toString();
+    }
+    if (message.expectedId !== 0n) {
+      obj.expectedId = message.expectedId.toString();
+    }
+    if (message.retransmitId !== 0n) {
+      obj.retransmitId = message.retransmitId.toString();
+    }
+    if (message.payloadSarState !== 0) {
+      obj.payloadSarState = sessionContextRecord_PayloadSARStateToJSON(message.payloadSarState);
+    }
+    if (message.payloadrecSarState !== 0) {
+      obj.payloadrecSarState = sessionContextRecord_PayloadSARStateToJSON(message.payloadrecSarState);
+    }
+    if (message.payload?.length) {
+      obj.payload = message.payload.map((e) => base64FromBytes(e));
+    }
+    return obj;
+  },
 };
 
 function createBaseWebSocketConnectRecord(): WebSocketConnectRecord {
@@ -503,6 +788,15 @@ export const WebSocketConnectRecord: MessageFns<WebSocketConnectRecord> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
+  },
+
+  fromJSON(_: any): WebSocketConnectRecord {
+    return {};
+  },
+
+  toJSON(_: WebSocketConnectRecord): unknown {
+    const obj: any = {};
+    return obj;
   },
 };
 
@@ -561,6 +855,28 @@ export const MQTTConnectRecord: MessageFns<MQTTConnectRecord> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): MQTTConnectRecord {
+    return {
+      version: isSet(object.version) ? mQTTConnectRecord_MQTTVersionFromJSON(object.version) : 0,
+      subscribedTopic: isSet(object.subscribedTopic)
+        ? globalThis.String(object.subscribedTopic)
+        : isSet(object.subscribed_topic)
+        ? globalThis.String(object.subscribed_topic)
+        : "",
+    };
+  },
+
+  toJSON(message: MQTTConnectRecord): unknown {
+    const obj: any = {};
+    if (message.version !== 0) {
+      obj.version = mQTTConnectRecord_MQTTVersionToJSON(message.version);
+    }
+    if (message.subscribedTopic !== "") {
+      obj.subscribedTopic = message.subscribedTopic;
+    }
+    return obj;
+  },
 };
 
 function createBaseSTOMPConnectRecord(): STOMPConnectRecord {
@@ -617,6 +933,28 @@ export const STOMPConnectRecord: MessageFns<STOMPConnectRecord> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
+  },
+
+  fromJSON(object: any): STOMPConnectRecord {
+    return {
+      version: isSet(object.version) ? sTOMPConnectRecord_STOMPVersionFromJSON(object.version) : 0,
+      subscribedDestination: isSet(object.subscribedDestination)
+        ? globalThis.String(object.subscribedDestination)
+        : isSet(object.subscribed_destination)
+        ? globalThis.String(object.subscribed_destination)
+        : "",
+    };
+  },
+
+  toJSON(message: STOMPConnectRecord): unknown {
+    const obj: any = {};
+    if (message.version !== 0) {
+      obj.version = sTOMPConnectRecord_STOMPVersionToJSON(message.version);
+    }
+    if (message.subscribedDestination !== "") {
+      obj.subscribedDestination = message.subscribedDestination;
+    }
+    return obj;
   },
 };
 
@@ -675,6 +1013,28 @@ export const DisconnectRecord: MessageFns<DisconnectRecord> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): DisconnectRecord {
+    return {
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      reasonCode: isSet(object.reasonCode)
+        ? globalThis.Number(object.reasonCode)
+        : isSet(object.reason_code)
+        ? globalThis.Number(object.reason_code)
+        : 0,
+    };
+  },
+
+  toJSON(message: DisconnectRecord): unknown {
+    const obj: any = {};
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.reasonCode !== 0) {
+      obj.reasonCode = Math.round(message.reasonCode);
+    }
+    return obj;
+  },
 };
 
 function createBaseUDSConnectRecord(): UDSConnectRecord {
@@ -710,9 +1070,49 @@ export const UDSConnectRecord: MessageFns<UDSConnectRecord> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(_: any): UDSConnectRecord {
+    return {};
+  },
+
+  toJSON(_: UDSConnectRecord): unknown {
+    const obj: any = {};
+    return obj;
+  },
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  if ((globalThis as any).Buffer) {
+    return Uint8Array.from((globalThis as any).Buffer.from(b64, "base64"));
+  } else {
+    const bin = globalThis.atob(b64);
+    const arr = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; ++i) {
+      arr[i] = bin.charCodeAt(i);
+    }
+    return arr;
+  }
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  if ((globalThis as any).Buffer) {
+    return (globalThis as any).Buffer.from(arr).toString("base64");
+  } else {
+    const bin: string[] = [];
+    arr.forEach((byte) => {
+      bin.push(globalThis.String.fromCharCode(byte));
+    });
+    return globalThis.btoa(bin.join(""));
+  }
+}
+
+function isSet(value: any): boolean {
+  return value !== null && value !== undefined;
+}
 
 export interface MessageFns<T> {
   encode(message: T, writer?: BinaryWriter): BinaryWriter;
   decode(input: BinaryReader | Uint8Array, length?: number): T;
+  fromJSON(object: any): T;
+  toJSON(message: T): unknown;
 }

@@ -5,15 +5,14 @@
  * Any MTP, or a test with a simulated clock and link, can drive it.
  */
 import { randomBytes } from "node:crypto";
-
 import {
   Record_PayloadSecurity as PayloadSecurity,
-  Record as RecordCodec,
   type SessionContextRecord,
   type Record as UspRecord,
 } from "../gen/usp-record-1-4.js";
 import { exponentialRetryDelayMs } from "../mtp/retry.js";
 import { decodeRecord, disconnectRecord, USP_VERSION } from "../record.js";
+import { encodeValidRecord } from "../record-encode.js";
 import { UINT64_MAX } from "../validate.js";
 import {
   type E2EEngineLimits,
@@ -618,8 +617,13 @@ export class E2ESession {
     return this.#gapSince + REORDER_GRACE_MS;
   }
 
+  #headerSizeCache: { security: number; size: number } | undefined;
+
   #headerSize(): number {
-    return recordHeaderSize({
+    // Only payload_security changes between Records of one engine.
+    const cached = this.#headerSizeCache;
+    if (cached !== undefined && cached.security === this.#payloadSecurity) return cached.size;
+    const size = recordHeaderSize({
       version: this.#version,
       toId: this.remoteEndpointId,
       fromId: this.localEndpointId,
@@ -627,6 +631,8 @@ export class E2ESession {
       macLength: macLengthOf(this.#integrity.method),
       senderCertLength: this.#senderCert.length,
     });
+    this.#headerSizeCache = { security: this.#payloadSecurity, size };
+    return size;
   }
 
   #capacity(sequenceId: bigint, expectedId: bigint, retransmitId: bigint, state: SarState): number {
@@ -699,7 +705,8 @@ export class E2ESession {
     if (this.#integrity.method !== undefined) {
       record.macSignature = computeMacSignature(record, this.#integrity.method);
     }
-    const bytes = RecordCodec.encode(record).finish();
+    // Fields are built here from validated configuration: the single-allocation encoder is safe.
+    const bytes = encodeValidRecord(record);
     const max = this.parameters.MaxUSPRecordSize;
     if (max > 0 && bytes.length > max) {
       // Cannot happen unless the size arithmetic is wrong; never put an oversized Record on the wire.
@@ -747,7 +754,7 @@ export class E2ESession {
       reason,
       version: this.#version,
     });
-    out.records.push(RecordCodec.encode(record).finish());
+    out.records.push(encodeValidRecord(record));
     out.events.push({ type: "disconnect-sent", reasonCode, reason });
   }
 

@@ -34,6 +34,7 @@ export {
   verifyMacSignature,
 } from "./integrity.js";
 export { concat, Reassembler, type SarInput, SarState, sarStateOf } from "./sar.js";
+export { type LinkProfile, prng, SimulatedLink } from "./simulation.js";
 export {
   payloadCapacity,
   recordHeaderSize,

@@ -4,14 +4,14 @@
  * wire format of the 1.4 schema; tests check it against the real encoder.
  */
 
+// 2^7, 2^14, ... 2^63: a varint of a value below VARINT_LIMITS[i] takes i + 1 bytes.
+const VARINT_LIMITS = Array.from({ length: 9 }, (_, i) => 1n << BigInt(7 * (i + 1)));
+
 export function varintSize(value: number | bigint): number {
-  let v = typeof value === "bigint" ? value : BigInt(value);
-  let n = 1;
-  while (v >= 0x80n) {
-    v >>= 7n;
-    n++;
-  }
-  return n;
+  if (typeof value === "number") return varintSizeNumber(value);
+  if (value < 0x10000000n) return varintSizeNumber(Number(value));
+  for (let i = 4; i < VARINT_LIMITS.length; i++) if (value < VARINT_LIMITS[i]!) return i + 1;
+  return 10;
 }
 
 function varintSizeNumber(value: number): number {

@@ -1,0 +1,37 @@
+/**
+ * The hook between SecurityParameters' trust verification callback and @x/cert-validate: the
+ * peer chain Node received is re-validated in JS with a cert-validate policy (path validation,
+ * USP or STTP rules), independently of OpenSSL's verdict.
+ */
+import { decidePeer, type PeerVerdict, type TlsPeerPolicy } from "@x/cert-validate";
+import type { TrustContext, TrustVerificationCallback } from "./security.js";
+
+export type { PeerVerdict, TlsPeerPolicy } from "@x/cert-validate";
+
+export interface CertValidateTrustOptions {
+  /** Called with cert-validate's verdict when the peer is accepted (endpoint IDs, warnings). */
+  readonly onVerdict?: (verdict: PeerVerdict, context: TrustContext) => void;
+  /** Called with the rejection (a CertificateRejectedError with findings) when the peer is refused. */
+  readonly onReject?: (error: unknown, context: TrustContext) => void;
+}
+
+/**
+ * A trust verification callback that decides with @x/cert-validate's `policy`. Node's own
+ * verdict is ignored (the policy is the gate); sessions are never resumed by this package, so
+ * the full chain is always available.
+ */
+export function certValidateTrust(
+  policy: TlsPeerPolicy,
+  options: CertValidateTrustOptions = {},
+): TrustVerificationCallback {
+  return (context) => {
+    try {
+      const verdict = decidePeer(context.chainDer, policy, false);
+      options.onVerdict?.(verdict, context);
+      return true;
+    } catch (error) {
+      options.onReject?.(error, context);
+      return false;
+    }
+  };
+}
