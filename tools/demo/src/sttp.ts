@@ -42,7 +42,12 @@ async function stream(publisher: Publisher, subscriber: Subscriber, frames: numb
 
 export async function sttpOverTls(report: Report, pki: Pki): Promise<void> {
   const serverTls = { ca: pki.root.certPem, cert: pki.server.chainPem, key: pki.server.keyPem };
-  const clientTls = { ca: pki.root.certPem, cert: pki.agent.chainPem, key: pki.agent.keyPem, servername: "localhost" };
+  const clientTls = {
+    ca: pki.root.certPem,
+    cert: pki.agent.chainPem,
+    key: pki.agent.keyPem,
+    servername: "localhost",
+  };
   const frames = 300;
 
   // Forward: the publisher listens, the subscriber connects.
@@ -55,7 +60,11 @@ export async function sttpOverTls(report: Report, pki: Pki): Promise<void> {
         subscriber.once("connected", (info) => resolve(info.tlsProtocol ?? "?")),
       );
       await within(subscriber.connect({ host: "localhost", port }), 15_000, "the STTP connection");
-      const info = await within(subscriber.subscribe({ filterExpression: "DEMO:1;DEMO:2;DEMO:3;DEMO:4;DEMO:5;DEMO:6;DEMO:7;DEMO:8" }), 15_000, "the subscription");
+      const info = await within(
+        subscriber.subscribe({ filterExpression: "DEMO:1;DEMO:2;DEMO:3;DEMO:4;DEMO:5;DEMO:6;DEMO:7;DEMO:8" }),
+        15_000,
+        "the subscription",
+      );
       const started = Date.now();
       const received = await stream(publisher, subscriber, frames);
       report.add(
@@ -72,14 +81,25 @@ export async function sttpOverTls(report: Report, pki: Pki): Promise<void> {
 
   // Reverse: the subscriber listens, the publisher dials it (socket roles swap, STTP roles do not).
   {
-    const subscriber = new Subscriber({ tls: { ...serverTls }, reconnect: { autoReconnect: false, maxRetries: 0 } });
-    const publisher = new Publisher({ measurements: SIGNALS, tls: clientTls, reconnect: { autoReconnect: false, maxRetries: 0 } });
+    const subscriber = new Subscriber({
+      tls: { ...serverTls },
+      reconnect: { autoReconnect: false, maxRetries: 0 },
+    });
+    const publisher = new Publisher({
+      measurements: SIGNALS,
+      tls: clientTls,
+      reconnect: { autoReconnect: false, maxRetries: 0 },
+    });
     try {
       const { port } = await subscriber.listen({ host: "127.0.0.1", port: 0 });
       const connected = new Promise<void>((resolve) => subscriber.once("connected", () => resolve()));
       await publisher.connect({ host: "localhost", port });
       await within(connected, 15_000, "the reverse connection");
-      const subscribed = await within(subscriber.subscribe({ filterExpression: "DEMO:1;DEMO:2;DEMO:3;DEMO:4;DEMO:5;DEMO:6;DEMO:7;DEMO:8" }), 15_000, "the reverse subscription");
+      const subscribed = await within(
+        subscriber.subscribe({ filterExpression: "DEMO:1;DEMO:2;DEMO:3;DEMO:4;DEMO:5;DEMO:6;DEMO:7;DEMO:8" }),
+        15_000,
+        "the reverse subscription",
+      );
       const received = await stream(publisher, subscriber, frames);
       report.add(
         "sttp-connect",
@@ -97,7 +117,12 @@ export async function sttpOverTls(report: Report, pki: Pki): Promise<void> {
   for (const allowNameMismatch of [false, true]) {
     const publisher = new Publisher({
       measurements: SIGNALS,
-      tls: { ca: pki.root.certPem, cert: pki.wrongName.chainPem, key: pki.wrongName.keyPem, requireClientCertificate: false },
+      tls: {
+        ca: pki.root.certPem,
+        cert: pki.wrongName.chainPem,
+        key: pki.wrongName.keyPem,
+        requireClientCertificate: false,
+      },
     });
     const subscriber = new Subscriber({
       tls: { ca: pki.root.certPem, servername: "localhost", tolerances: { allowNameMismatch } },
@@ -110,12 +135,15 @@ export async function sttpOverTls(report: Report, pki: Pki): Promise<void> {
       const outcome = await within(
         subscriber.connect({ host: "localhost", port }).then(
           () => "connected",
-          (error: Error & { code?: string; reason?: string }) => `refused (${error.code ?? error.name}${error.reason ? `: ${error.reason}` : ""})`,
+          (error: Error & { code?: string; reason?: string }) =>
+            `refused (${error.code ?? error.name}${error.reason ? `: ${error.reason}` : ""})`,
         ),
         15_000,
         "the tolerance check",
       );
-      const expected = allowNameMismatch ? outcome === "connected" && warnings.length > 0 : outcome.startsWith("refused");
+      const expected = allowNameMismatch
+        ? outcome === "connected" && warnings.length > 0
+        : outcome.startsWith("refused");
       report.add(
         "sttp-connect",
         `certificate for another name, allowNameMismatch ${allowNameMismatch}`,
