@@ -54,7 +54,9 @@ let slab = new ArrayBuffer(SLAB_SIZE);
 let slabOffset = 0;
 
 function allocate(size: number): Uint8Array {
-  if (size > POOLED_MAX) return new Uint8Array(size);
+  // Every byte is written by the encoder: skip the zero-fill, which cost more than the copy itself
+  // for large Records.
+  if (size > POOLED_MAX) return new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size);
   if (slabOffset + size > SLAB_SIZE) {
     slab = new ArrayBuffer(SLAB_SIZE);
     slabOffset = 0;
