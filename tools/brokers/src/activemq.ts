@@ -5,8 +5,8 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type RunningBroker, removeDir, requireExecutable, scratchDir, withLog } from "./common.js";
-import { freePort, type ManagedProcess, startProcess, waitForPort } from "./process.js";
+import { type RunningBroker, requireExecutable, scratchDir, supervise } from "./common.js";
+import { freePort, startProcess, waitForPort } from "./process.js";
 
 export interface ActiveMqOptions {
   /** Readiness timeout, ms (default 60 s). */
@@ -59,43 +59,14 @@ export async function startActiveMq(options: ActiveMqOptions = {}): Promise<Runn
     "start",
     `xbean:file:${join(dir, "conf", "activemq.xml")}`,
   ];
-  let proc: ManagedProcess | undefined;
-  let disposed = false;
-  const launch = async () => {
-    proc = startProcess(JAVA, args, { cwd: dir, logFile });
-    const p = proc;
-    await waitForPort("127.0.0.1", stompPort, options.startTimeoutMs ?? 60_000, () => p.alive());
-  };
-  try {
-    await launch();
-  } catch (error) {
-    await proc?.stop("SIGKILL");
-    throw withLog(error, logFile, dir);
-  }
-  return {
-    host: "127.0.0.1",
+  const broker = await supervise({
     dir,
     logFile,
-    stompPort,
-    get running() {
-      return proc?.alive() ?? false;
-    },
-    async stop() {
-      await proc?.stop("SIGTERM");
-    },
-    async kill() {
-      await proc?.stop("SIGKILL");
-    },
-    async restart() {
-      if (disposed) throw new Error("broker disposed");
-      if (proc?.alive()) await proc.stop("SIGTERM");
-      await launch();
-    },
-    async dispose() {
-      if (disposed) return;
-      disposed = true;
-      await proc?.stop("SIGTERM");
-      removeDir(dir);
-    },
-  };
+    start: async () => startProcess(JAVA, args, { cwd: dir, logFile }),
+    ready: (p) => waitForPort("127.0.0.1", stompPort, options.startTimeoutMs ?? 60_000, () => p.alive()),
+  });
+  return Object.defineProperty(broker, "stompPort", {
+    value: stompPort,
+    enumerable: true,
+  }) as RunningActiveMq;
 }

@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BrokerError } from "./process.js";
+import { BrokerError, type ManagedProcess } from "./process.js";
 
 /** PEM material for a TLS listener (server side). */
 export interface BrokerTls {
@@ -60,4 +60,63 @@ export function withLog(error: unknown, logFile: string, dir: string): Error {
       cause: error,
     },
   );
+}
+
+export interface SuperviseOptions {
+  readonly dir: string;
+  readonly logFile: string;
+  /** Spawns the broker process (after any helper process it needs). */
+  readonly start: () => Promise<ManagedProcess>;
+  /** Resolves once the broker serves; rejects on timeout or early exit. */
+  readonly ready: (process: ManagedProcess) => Promise<void>;
+  /** Grace between SIGTERM and SIGKILL, ms. */
+  readonly graceMs?: number;
+  /** Runs once the broker is stopped for good (helper processes). */
+  readonly cleanup?: () => Promise<void>;
+}
+
+/**
+ * The life cycle every broker launcher shares: start and wait until ready (with the log attached on
+ * failure), stop, kill, restart on the same ports and data, dispose with the scratch directory.
+ */
+export async function supervise(options: SuperviseOptions): Promise<RunningBroker> {
+  let proc: ManagedProcess | undefined;
+  let disposed = false;
+  const launch = async () => {
+    proc = await options.start();
+    await options.ready(proc);
+  };
+  try {
+    await launch();
+  } catch (error) {
+    await proc?.stop("SIGKILL");
+    await options.cleanup?.();
+    throw withLog(error, options.logFile, options.dir);
+  }
+  return {
+    host: "127.0.0.1",
+    dir: options.dir,
+    logFile: options.logFile,
+    get running() {
+      return proc?.alive() ?? false;
+    },
+    async stop() {
+      await proc?.stop("SIGTERM", options.graceMs);
+    },
+    async kill() {
+      await proc?.stop("SIGKILL");
+    },
+    async restart() {
+      if (disposed) throw new Error("broker disposed");
+      if (proc?.alive()) await proc.stop("SIGTERM", options.graceMs);
+      await launch();
+    },
+    async dispose() {
+      if (disposed) return;
+      disposed = true;
+      await proc?.stop("SIGTERM", options.graceMs);
+      await options.cleanup?.();
+      removeDir(options.dir);
+    },
+  };
 }

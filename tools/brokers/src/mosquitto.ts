@@ -1,15 +1,8 @@
 /** Real Mosquitto (MQTT 5 and 3.1.1) on loopback, one scratch directory per instance (usp.md §13.1). */
 import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import {
-  type BrokerTls,
-  type RunningBroker,
-  removeDir,
-  requireExecutable,
-  scratchDir,
-  withLog,
-} from "./common.js";
-import { freePort, type ManagedProcess, startProcess, waitForPort } from "./process.js";
+import { type BrokerTls, type RunningBroker, requireExecutable, scratchDir, supervise } from "./common.js";
+import { freePort, startProcess, waitForPort } from "./process.js";
 
 export interface MosquittoOptions {
   /** Also listen with TLS (mqtts) on another port. */
@@ -66,47 +59,19 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Ru
   writeFileSync(conf, `${lines.join("\n")}\n`);
   const logFile = join(dir, "broker.log");
 
-  let proc: ManagedProcess | undefined;
-  let disposed = false;
-  const launch = async () => {
-    proc = startProcess(MOSQUITTO, ["-c", conf], { cwd: dir, logFile });
-    const p = proc;
-    await waitForPort("127.0.0.1", port, 15_000, () => p.alive());
-    if (tlsPort !== undefined) await waitForPort("127.0.0.1", tlsPort, 15_000, () => p.alive());
-  };
-  try {
-    await launch();
-  } catch (error) {
-    await proc?.stop("SIGKILL");
-    throw withLog(error, logFile, dir);
-  }
-  return {
-    host: "127.0.0.1",
+  const broker = await supervise({
     dir,
     logFile,
-    port,
-    tlsPort,
-    url: `mqtt://127.0.0.1:${port}`,
-    tlsUrl: tlsPort === undefined ? undefined : `mqtts://127.0.0.1:${tlsPort}`,
-    get running() {
-      return proc?.alive() ?? false;
+    start: async () => startProcess(MOSQUITTO, ["-c", conf], { cwd: dir, logFile }),
+    ready: async (p) => {
+      await waitForPort("127.0.0.1", port, 15_000, () => p.alive());
+      if (tlsPort !== undefined) await waitForPort("127.0.0.1", tlsPort, 15_000, () => p.alive());
     },
-    async stop() {
-      await proc?.stop("SIGTERM");
-    },
-    async kill() {
-      await proc?.stop("SIGKILL");
-    },
-    async restart() {
-      if (disposed) throw new Error("broker disposed");
-      if (proc?.alive()) await proc.stop("SIGTERM");
-      await launch();
-    },
-    async dispose() {
-      if (disposed) return;
-      disposed = true;
-      await proc?.stop("SIGTERM");
-      removeDir(dir);
-    },
-  };
+  });
+  return Object.defineProperties(broker, {
+    port: { value: port, enumerable: true },
+    tlsPort: { value: tlsPort, enumerable: true },
+    url: { value: `mqtt://127.0.0.1:${port}`, enumerable: true },
+    tlsUrl: { value: tlsPort === undefined ? undefined : `mqtts://127.0.0.1:${tlsPort}`, enumerable: true },
+  }) as RunningMosquitto;
 }

@@ -7,14 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import {
-  type BrokerTls,
-  type RunningBroker,
-  removeDir,
-  requireExecutable,
-  scratchDir,
-  withLog,
-} from "./common.js";
+import { type BrokerTls, type RunningBroker, requireExecutable, scratchDir, supervise } from "./common.js";
 import { freePort, type ManagedProcess, startProcess, waitForPort } from "./process.js";
 
 export interface RabbitMqOptions {
@@ -98,58 +91,35 @@ export async function startRabbitMq(options: RabbitMqOptions = {}): Promise<Runn
   const timeout = options.startTimeoutMs ?? 90_000;
 
   let epmd: ManagedProcess | undefined;
-  let server: ManagedProcess | undefined;
-  let disposed = false;
-  const launch = async () => {
-    if (!epmd?.alive()) {
-      epmd = startProcess(EPMD, ["-address", "127.0.0.1", "-port", String(epmdPort)], {
-        cwd: dir,
-        env,
-        logFile,
-      });
-      const e = epmd;
-      await waitForPort("127.0.0.1", epmdPort, 15_000, () => e.alive());
-    }
-    server = startProcess(SERVER, [], { cwd: dir, env, logFile });
-    const s = server;
-    await waitForPort("127.0.0.1", stompPort, timeout, () => s.alive());
-    if (stompTlsPort !== undefined) await waitForPort("127.0.0.1", stompTlsPort, timeout, () => s.alive());
-  };
-  try {
-    await launch();
-  } catch (error) {
-    await server?.stop("SIGKILL");
-    await epmd?.stop("SIGKILL");
-    throw withLog(error, logFile, dir);
-  }
-  return {
-    host: "127.0.0.1",
+  const broker = await supervise({
     dir,
     logFile,
-    stompPort,
-    stompTlsPort,
-    login: "guest",
-    passcode: "guest",
-    get running() {
-      return server?.alive() ?? false;
+    graceMs: 15_000,
+    // Our own epmd, so that nothing outlives dispose() (a node started without one spawns a daemon).
+    start: async () => {
+      if (!epmd?.alive()) {
+        epmd = startProcess(EPMD, ["-address", "127.0.0.1", "-port", String(epmdPort)], {
+          cwd: dir,
+          env,
+          logFile,
+        });
+        const e = epmd;
+        await waitForPort("127.0.0.1", epmdPort, 15_000, () => e.alive());
+      }
+      return startProcess(SERVER, [], { cwd: dir, env, logFile });
     },
-    async stop() {
-      await server?.stop("SIGTERM", 15_000);
+    ready: async (s) => {
+      await waitForPort("127.0.0.1", stompPort, timeout, () => s.alive());
+      if (stompTlsPort !== undefined) await waitForPort("127.0.0.1", stompTlsPort, timeout, () => s.alive());
     },
-    async kill() {
-      await server?.stop("SIGKILL");
-    },
-    async restart() {
-      if (disposed) throw new Error("broker disposed");
-      if (server?.alive()) await server.stop("SIGTERM", 15_000);
-      await launch();
-    },
-    async dispose() {
-      if (disposed) return;
-      disposed = true;
-      await server?.stop("SIGTERM", 15_000);
+    cleanup: async () => {
       await epmd?.stop("SIGTERM");
-      removeDir(dir);
     },
-  };
+  });
+  return Object.defineProperties(broker, {
+    stompPort: { value: stompPort, enumerable: true },
+    stompTlsPort: { value: stompTlsPort, enumerable: true },
+    login: { value: "guest", enumerable: true },
+    passcode: { value: "guest", enumerable: true },
+  }) as RunningRabbitMq;
 }
