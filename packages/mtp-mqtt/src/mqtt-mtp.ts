@@ -26,7 +26,14 @@ import {
   type SendOptions,
   type UspRole,
 } from "@x/usp-record/mtp";
-import { type IClientOptions, type IConnackPacket, type IPublishPacket, MqttClient, Store } from "mqtt";
+import {
+  type IClientOptions,
+  type IClientPublishOptions,
+  type IConnackPacket,
+  type IPublishPacket,
+  MqttClient,
+  Store,
+} from "mqtt";
 import mqttPacket from "mqtt-packet";
 import { RecordDeduplicator } from "./dedup.js";
 import { MqttMtpError } from "./errors.js";
@@ -117,6 +124,9 @@ function asMtpError(err: unknown, fallback: MqttMtpError): MtpError {
   return err instanceof MtpError ? err : fallback;
 }
 
+/** Stands in for mqtt.js's debug logger while its namespace is disabled. */
+function noLog(): void {}
+
 function toBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
@@ -157,6 +167,10 @@ export class MqttMtp extends EventEmitter<MqttMtpEvents> implements Mtp {
   #duplicates = 0;
   #disabledBy: MqttMtpError | undefined;
   #lastGoodReplyTopic: string | undefined;
+  #publishOptions: { readonly session: MqttSessionInfo; readonly options: IClientPublishOptions } | undefined;
+  #lastReplyToTopic:
+    | { readonly topic: string; readonly replyTopic: string; readonly result: string }
+    | undefined;
 
   constructor(options: MqttMtpOptions) {
     super();
@@ -252,16 +266,23 @@ export class MqttMtp extends EventEmitter<MqttMtpEvents> implements Mtp {
     return this.#openPromise;
   }
 
-  async send(toId: string, record: Uint8Array | UspRecord, options?: SendOptions): Promise<void> {
-    if (this.#state === "closed" || this.#state === "closing") {
-      throw new MtpError("ERR_MTP_CLOSED", "the MQTT MTP is closed");
+  send(toId: string, record: Uint8Array | UspRecord, options?: SendOptions): Promise<void> {
+    // not `async`: on the hot path (open, no signal) the PUBLISH promise is returned as it is,
+    // without the extra promise and microtask hops of an async function; failures still reject
+    try {
+      if (this.#state === "closed" || this.#state === "closing") {
+        throw new MtpError("ERR_MTP_CLOSED", "the MQTT MTP is closed");
+      }
+      if (this.#state === "idle") throw new MtpError("ERR_MTP_NOT_OPEN", "call open() before send()");
+      const bytes = record instanceof Uint8Array ? record : encodeRecord(record);
+      const route = this.#routeFor(toId, options?.replyTo);
+      const signal = options?.signal;
+      signal?.throwIfAborted();
+      if (this.#ready) return this.#publish(route, bytes);
+      return this.#whenReady(signal).then(() => this.#publish(route, bytes));
+    } catch (err) {
+      return Promise.reject(err);
     }
-    if (this.#state === "idle") throw new MtpError("ERR_MTP_NOT_OPEN", "call open() before send()");
-    const bytes = record instanceof Uint8Array ? record : encodeRecord(record);
-    const route = this.#routeFor(toId, options?.replyTo);
-    options?.signal?.throwIfAborted();
-    if (!this.#ready) await this.#whenReady(options?.signal);
-    await this.#publish(route, bytes);
   }
 
   /** Skip the remaining back-off and reconnect now (e.g. on a network change). */
@@ -311,6 +332,9 @@ export class MqttMtp extends EventEmitter<MqttMtpEvents> implements Mtp {
         : {}),
     };
     const client = new MqttClient(createStreamBuilder(o.address, o.tls), clientOptions);
+    // mqtt.js formats ~10 `debug` calls per PUBLISH even when its `mqttjs:client` namespace is
+    // off; skip them then (DEBUG=mqttjs* set before the MTP is created still gets every line)
+    if (!(client.log as { enabled?: unknown }).enabled) client.log = noLog;
     client.on("connect", (connack) => {
       this.#onConnack(client, connack);
     });
@@ -603,8 +627,8 @@ export class MqttMtp extends EventEmitter<MqttMtpEvents> implements Mtp {
       return;
     }
     const responseTopic = props?.responseTopic !== "" ? props?.responseTopic : undefined;
-    const suffix = splitReplyTo(topicName).replyTo;
-    const replyTopic = responseTopic ?? suffix;
+    // the topic suffix only matters without a Response Topic (3.1.1 senders)
+    const replyTopic = responseTopic ?? splitReplyTo(topicName).replyTo;
     const replyTo: MqttReturnPath | undefined =
       replyTopic === undefined || !this.#usableReplyTopic(replyTopic)
         ? undefined
@@ -738,6 +762,33 @@ export class MqttMtp extends EventEmitter<MqttMtpEvents> implements Mtp {
     });
   }
 
+  /**
+   * The PUBLISH options of a session, built once per session rather than per Record (mqtt.js
+   * copies the options and never changes the properties object; nothing of ours does either).
+   */
+  #publishOptionsFor(session: MqttSessionInfo): IClientPublishOptions {
+    const cached = this.#publishOptions;
+    if (cached !== undefined && cached.session === session) return cached.options;
+    const options: IClientPublishOptions = {
+      qos: session.publishQos,
+      retain: this.#options.retain && session.retainAvailable,
+      ...(this.#options.mqttVersion === "5" && session.replyTopic !== undefined
+        ? { properties: { contentType: USP_CONTENT_TYPE, responseTopic: session.replyTopic } }
+        : {}),
+    };
+    this.#publishOptions = { session, options };
+    return options;
+  }
+
+  /** `appendReplyTo`, remembering the last result (a 3.1.1 endpoint builds the same topic for every Record). */
+  #replyToTopic(topic: string, replyTopic: string): string {
+    const last = this.#lastReplyToTopic;
+    if (last !== undefined && last.topic === topic && last.replyTopic === replyTopic) return last.result;
+    const result = appendReplyTo(topic, replyTopic);
+    this.#lastReplyToTopic = { topic, replyTopic, result };
+    return result;
+  }
+
   #publish(route: Route, bytes: Uint8Array): Promise<void> {
     const client = this.#client;
     const session = this.#session;
@@ -752,31 +803,24 @@ export class MqttMtp extends EventEmitter<MqttMtpEvents> implements Mtp {
       );
     }
     const v5 = this.#options.mqttVersion === "5";
-    const topic = !v5 || route.mqttVersion === "3.1.1" ? appendReplyTo(route.topic, replyTopic) : route.topic;
+    const topic =
+      !v5 || route.mqttVersion === "3.1.1" ? this.#replyToTopic(route.topic, replyTopic) : route.topic;
+    const publishOptions = this.#publishOptionsFor(session);
     return new Promise<void>((resolve, reject) => {
-      client.publish(
-        topic,
-        toBuffer(bytes),
-        {
-          qos: session.publishQos,
-          retain: this.#options.retain && session.retainAvailable,
-          ...(v5 ? { properties: { contentType: USP_CONTENT_TYPE, responseTopic: replyTopic } } : {}),
-        },
-        (err) => {
-          if (err === undefined || err === null) {
-            resolve();
-            return;
-          }
-          const code = (err as { code?: unknown }).code;
-          reject(
-            typeof code === "number"
-              ? new MqttMtpError("ERR_MQTT_PUBLISH_REJECTED", err.message, { cause: err, protocolCode: code })
-              : new MtpError("ERR_MTP_SEND_FAILED", `PUBLISH to "${topic}" failed: ${err.message}`, {
-                  cause: err,
-                }),
-          );
-        },
-      );
+      client.publish(topic, toBuffer(bytes), publishOptions, (err) => {
+        if (err === undefined || err === null) {
+          resolve();
+          return;
+        }
+        const code = (err as { code?: unknown }).code;
+        reject(
+          typeof code === "number"
+            ? new MqttMtpError("ERR_MQTT_PUBLISH_REJECTED", err.message, { cause: err, protocolCode: code })
+            : new MtpError("ERR_MTP_SEND_FAILED", `PUBLISH to "${topic}" failed: ${err.message}`, {
+                cause: err,
+              }),
+        );
+      });
     });
   }
 

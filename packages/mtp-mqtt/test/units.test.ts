@@ -158,6 +158,19 @@ describe("RecordDeduplicator", () => {
     expect(d.firstTime(c)).toBe(true); // evicts a
     expect(d.firstTime(a)).toBe(true);
     expect(d.size).toBe(2);
+    // large Records (keyed by digest) and small ones, as Buffer or plain Uint8Array alike
+    const big = new Uint8Array(2048).fill(7);
+    const bigOther = big.slice();
+    bigOther[2047] = 8;
+    const w = new RecordDeduplicator(3);
+    expect(w.firstTime(big)).toBe(true);
+    expect(w.firstTime(Buffer.from(big))).toBe(false);
+    expect(w.firstTime(bigOther)).toBe(true);
+    expect(w.firstTime(Buffer.of(1))).toBe(true);
+    expect(w.firstTime(a)).toBe(false);
+    expect(w.firstTime(b)).toBe(true); // evicts big (bigOther was seen after it)
+    expect(w.firstTime(big)).toBe(true);
+    expect(w.firstTime(bigOther)).toBe(true); // evicted by big
     const off = new RecordDeduplicator(0);
     expect(off.firstTime(a) && off.firstTime(a)).toBe(true);
   });
