@@ -63,39 +63,30 @@ export async function decodeSamples(report: Report): Promise<void> {
 }
 
 export function certificateDecision(report: Report, pki: Pki): void {
-  const decision = evaluateUspCertificate(pki.controller.chainPem, {
-    role: "agent",
-    initiatedBySelf: true,
-    target: { host: "localhost", endpointId: "proto::controller" },
-    time: new Date(),
-    anchors: [pki.root.certPem],
-  });
+  // An Agent that dialled localhost and trusts the test root judges the presented chain.
+  const judge = (chainPem: string, time: Date | "none", endpointId?: string) =>
+    evaluateUspCertificate(chainPem, {
+      role: "agent",
+      initiatedBySelf: true,
+      target: endpointId === undefined ? { host: "localhost" } : { host: "localhost", endpointId },
+      time,
+      anchors: [pki.root.certPem],
+    });
+  const decision = judge(pki.controller.chainPem, new Date(), "proto::controller");
   report.add(
     "cert-validate",
     "TR-369 decision for the Controller's certificate",
     decision.decision === "establish",
     `${decision.decision} (${decision.basis}); Endpoint IDs ${decision.endpointIds.join(", ")}; ${decision.trace.length} steps`,
   );
-  const expired = evaluateUspCertificate(pki.expired.chainPem, {
-    role: "agent",
-    initiatedBySelf: true,
-    target: { host: "localhost" },
-    time: new Date(),
-    anchors: [pki.root.certPem],
-  });
+  const expired = judge(pki.expired.chainPem, new Date());
   report.add(
     "cert-validate",
     "TR-369 decision for an expired certificate",
     expired.decision === "terminate",
     `${expired.decision}: ${expired.errors.map((e) => e.code).join(", ")}`,
   );
-  const noTime = evaluateUspCertificate(pki.expired.chainPem, {
-    role: "agent",
-    initiatedBySelf: true,
-    target: { host: "localhost" },
-    time: "none",
-    anchors: [pki.root.certPem],
-  });
+  const noTime = judge(pki.expired.chainPem, "none");
   report.add(
     "cert-validate",
     "the same certificate without accurate time (R-MTP.2)",
