@@ -420,22 +420,34 @@ export class StompConnection extends EventEmitter<StompConnectionEvents> {
     this.heartbeat = negotiateHeartbeat(offered, parseHeartbeat(connected.headers.get("heart-beat")));
     const { sendEveryMs, expectEveryMs } = this.heartbeat;
     if (sendEveryMs > 0) {
-      const half = Math.max(1, Math.floor(sendEveryMs / 2));
-      this.#sendTimer = setInterval(() => {
-        if (this.#closed) return;
-        if (Date.now() - this.#lastWrite >= half) {
-          this.#lastWrite = Date.now();
-          this.#socket.write(HEARTBEAT);
-        }
-      }, half);
+      // Beat once we have been quiet for half the period, checked every quarter: the broker then
+      // sees at most 3/4 of the period without a byte even when our timer fires late, which
+      // leaves room for brokers (ActiveMQ) that allow little or no grace on their side.
+      const idleMs = Math.max(1, Math.floor(sendEveryMs / 2));
+      this.#sendTimer = setInterval(
+        () => {
+          if (this.#closed) return;
+          if (Date.now() - this.#lastWrite >= idleMs) {
+            this.#lastWrite = Date.now();
+            this.#socket.write(HEARTBEAT);
+          }
+        },
+        Math.max(1, Math.floor(sendEveryMs / 4)),
+      );
       this.#sendTimer.unref();
     }
     if (expectEveryMs > 0) {
       const limit = expectEveryMs * (options.heartbeatGrace ?? 2);
+      const silentTooLong = () => !this.#closed && Date.now() - this.#lastRead > limit;
       this.#readTimer = setInterval(
         () => {
-          if (!this.#closed && Date.now() - this.#lastRead > limit)
-            this.destroy(new StompHeartbeatError(limit));
+          // Timers run before pending socket reads. After our own process stalled (GC, a busy
+          // CPU) the broker's beats may be waiting unread, so give the I/O phase one turn before
+          // declaring the broker dead.
+          if (silentTooLong())
+            setImmediate(() => {
+              if (silentTooLong()) this.destroy(new StompHeartbeatError(limit));
+            });
         },
         Math.max(1, Math.floor(expectEveryMs / 2)),
       );
