@@ -4,6 +4,7 @@
 
 import { mtpComplianceSuite } from "@x/mtp-compliance";
 import { type RunningActiveMq, startActiveMq } from "@x/test-brokers";
+import { createPki, type Pki } from "@x/test-certs";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { StompConnection } from "../src/connection.js";
 import { StompServerError } from "../src/errors.js";
@@ -14,11 +15,30 @@ import { waitFor } from "./fake-broker.js";
 import { decodeRecord, getRecord, Recorder, uniqueName } from "./helpers.js";
 
 let broker: RunningActiveMq;
+let pki: Pki;
 const cleanups: Array<() => Promise<void> | void> = [];
 
 beforeAll(async () => {
-  broker = await startActiveMq();
+  pki = await createPki();
+  // The plain listener, and a stomp+ssl listener that requires a client certificate from our CA.
+  broker = await startActiveMq({
+    tls: {
+      certPem: pki.server.certPem,
+      keyPem: pki.server.keyPem,
+      caPem: pki.intermediate.certPem + pki.root.certPem,
+      requireClientCertificate: true,
+    },
+  });
 }, 120_000);
+
+/** Mutual TLS to the broker: the Agent's client certificate (with its chain) and our root as anchor. */
+function tlsBroker(): StompMtpOptions["broker"] {
+  return {
+    host: broker.host,
+    port: broker.stompTlsPort!,
+    tls: { ca: pki.root.certPem, cert: pki.agent.chainPem, key: pki.agent.keyPem },
+  };
+}
 
 afterAll(async () => {
   await broker?.dispose();
@@ -169,6 +189,92 @@ describe("ActiveMQ", () => {
     expect(p.agentSeen.errors.some((e) => e.code === "ERR_MTP_CONNECTION_LOST")).toBe(true);
   }, 120_000);
 });
+
+describe("ActiveMQ over mutual TLS", () => {
+  it("exchanges Records over stomp+ssl, and the verify hook sees the broker certificate", async () => {
+    const subjects: string[] = [];
+    const options = tlsBroker();
+    const p = await pair({
+      broker: {
+        ...options,
+        tls: {
+          ...options.tls,
+          verifyPeer: (socket) => void subjects.push(String(socket.getPeerCertificate().subject?.CN)),
+        },
+      },
+    });
+    await p.controller.send(p.agentId, getRecord(p.agentId, p.controllerId));
+    const answer = await waitFor(() => p.controllerSeen.data()[0]);
+    expect(answer.replyTo).toEqual({ mtp: "stomp", destination: p.agentDest });
+    expect(subjects).toEqual(["localhost", "localhost"]);
+  });
+
+  it("validates the broker with an @x/cert-validate policy", async () => {
+    const options = tlsBroker();
+    const p = await pair({
+      broker: {
+        ...options,
+        tls: {
+          ...options.tls,
+          peerPolicy: {
+            kind: "path",
+            options: {
+              anchors: [pki.root.certPem],
+              time: new Date(),
+              purpose: "serverAuth",
+              ip: "127.0.0.1",
+            },
+          },
+        },
+      },
+    });
+    await p.agent.send(p.controllerId, getRecord(p.controllerId, p.agentId));
+    await waitFor(() => p.controllerSeen.data()[0]);
+  });
+
+  const refusal = async (tls: NonNullable<StompMtpOptions["broker"]["tls"]>): Promise<string> => {
+    const m = mtp({
+      role: "agent",
+      endpointId: `proto::${uniqueName("refused")}`,
+      destination: "/queue/tls-refused",
+      broker: { ...tlsBroker(), tls },
+    });
+    const errors: string[] = [];
+    m.on("error", (e) => errors.push(`${e.code}: ${e.message}`));
+    const abort = new AbortController();
+    const opening = m.open({ signal: abort.signal });
+    await waitFor(() => errors[0]);
+    abort.abort();
+    await expect(opening).rejects.toMatchObject({ code: "ERR_MTP_CLOSED" });
+    return errors[0]!;
+  };
+
+  it("is refused by the broker without a client certificate", async () => {
+    // The broker ends the handshake (TLS 1.3 reports it after the client finished) or closes at once.
+    expect(await refusal({ ca: pki.root.certPem })).toMatch(/^ERR_MTP_(TLS|CONNECTION_LOST|CONNECT)/);
+  });
+
+  it("refuses a broker whose certificate does not chain to the given anchor", async () => {
+    const refused = await refusal({
+      ca: pki.untrustedRoot.certPem,
+      cert: pki.agent.chainPem,
+      key: pki.agent.keyPem,
+    });
+    expect(refused).toMatch(/^ERR_MTP_TLS: .*(certificate|issuer)/i);
+  });
+});
+
+mtpComplianceSuite(
+  "compliance: STOMP over ActiveMQ (mutual TLS), agent -> controller",
+  stompPairFactory({
+    options: tlsBroker,
+    restart: async () => {
+      await broker.kill();
+      await broker.restart();
+    },
+  }),
+  { caseTimeoutMs: 180_000, waitTimeoutMs: 60_000 },
+);
 
 mtpComplianceSuite(
   "compliance: STOMP over ActiveMQ (TCP), agent -> controller",
