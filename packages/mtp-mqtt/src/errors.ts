@@ -15,6 +15,8 @@ export type MqttMtpErrorCode =
   | "ERR_MQTT_NO_SUBSCRIPTION"
   /** R-MQTT.17: every SUBSCRIBE failed (SUBACK codes in the message); we disconnect and retry. */
   | "ERR_MQTT_SUBSCRIBE_FAILED"
+  /** The broker refused an UNSUBSCRIBE (UNSUBACK reason code in `protocolCode`). */
+  | "ERR_MQTT_UNSUBSCRIBE_FAILED"
   /** The server sent DISCONNECT (reason code in `protocolCode`). */
   | "ERR_MQTT_SERVER_DISCONNECT"
   /** The connection to the broker dropped. */

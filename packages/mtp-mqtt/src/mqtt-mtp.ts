@@ -44,7 +44,14 @@ import {
   type ResolvedOptions,
   resolveOptions,
 } from "./options.js";
-import { appendReplyTo, filterCovers, hasWildcard, splitReplyTo, topicNameProblem } from "./topics.js";
+import {
+  appendReplyTo,
+  filterCovers,
+  hasWildcard,
+  splitReplyTo,
+  topicFilterProblem,
+  topicNameProblem,
+} from "./topics.js";
 import { createStreamBuilder } from "./transport.js";
 
 /** Content Type we send (R-MQTT.27). */
@@ -106,6 +113,8 @@ export interface MqttMtpEvents extends MtpEvents {
   attempt: [attempt: number];
   /** A Record identical to a recent one was dropped. */
   duplicate: [bytes: Uint8Array];
+  /** `subscribe()` or `unsubscribe()` changed the Topic Filters the broker holds for us. */
+  subscriptions: [subscribed: readonly string[]];
 }
 
 interface Route {
@@ -171,10 +180,13 @@ export class MqttMtp extends EventEmitter<MqttMtpEvents> implements Mtp {
   #lastReplyToTopic:
     | { readonly topic: string; readonly replyTopic: string; readonly result: string }
     | undefined;
+  /** Our own Topic Filters: the configured ones, as changed by subscribe()/unsubscribe(). */
+  #subscriptions: string[];
 
   constructor(options: MqttMtpOptions) {
     super();
     this.#options = resolveOptions(options);
+    this.#subscriptions = [...this.#options.subscriptions];
     this.role = this.#options.role;
     this.localEndpointId = this.#options.endpointId;
     this.#clientId = this.#options.clientId;
@@ -283,6 +295,169 @@ export class MqttMtp extends EventEmitter<MqttMtpEvents> implements Mtp {
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /** Our own Topic Filters (configured, then changed by subscribe()/unsubscribe()), used on every connection. */
+  get subscriptions(): readonly string[] {
+    return [...this.#subscriptions];
+  }
+
+  /**
+   * Adds a Topic Filter while running (TP-469 11.9: a new Subscription is subscribed at once) and
+   * keeps it for every later connection. While connected, resolves when the SUBACK grants it;
+   * otherwise at once, and the next connection subscribes to it. On 5.0 the SUBSCRIBE carries our
+   * `usp-endpoint-id` User Property, as the one sent after CONNACK does.
+   * @throws {MqttMtpError} ERR_MQTT_CONFIG for an invalid filter; ERR_MQTT_SUBSCRIBE_FAILED when
+   *   the broker refuses it (reason code in `protocolCode`; the filter is dropped again).
+   */
+  async subscribe(filter: string): Promise<void> {
+    this.#assertNotClosed();
+    const problem = topicFilterProblem(filter);
+    if (problem !== undefined) throw new MqttMtpError("ERR_MQTT_CONFIG", `subscribe: ${problem}`);
+    if (!this.#subscriptions.includes(filter)) this.#subscriptions.push(filter);
+    const client = this.#client;
+    const session = this.#session;
+    if (!this.#ready || client === undefined || session === undefined || session.subscribed.includes(filter))
+      return;
+    const generation = this.#generation;
+    const code = await this.#untilConnectionChanges(
+      generation,
+      new Promise<number>((resolve, reject) => {
+        client.subscribe(
+          { [filter]: { qos: this.#options.qos } },
+          this.#endpointIdProperties(),
+          (err, _grants, suback) => {
+            const codes = (suback as { granted?: number[] } | undefined)?.granted;
+            if (Array.isArray(codes) && codes.length === 1) resolve(codes[0] ?? 0x80);
+            else reject(err ?? new MqttMtpError("ERR_MQTT_SUBSCRIBE_FAILED", "SUBACK does not match"));
+          },
+        );
+      }),
+    );
+    // A new connection since: its CONNACK handling subscribed to the whole list, this filter included.
+    if (code === undefined || generation !== this.#generation) return;
+    if (code >= 0x80) {
+      this.#subscriptions = this.#subscriptions.filter((f) => f !== filter);
+      throw new MqttMtpError(
+        "ERR_MQTT_SUBSCRIBE_FAILED",
+        `the broker refused ${filter} (0x${code.toString(16)})`,
+        { protocolCode: code },
+      );
+    }
+    this.#updateSubscribed((subscribed) =>
+      subscribed.includes(filter) ? subscribed : [...subscribed, filter],
+    );
+  }
+
+  /**
+   * R-MQTT.34: UNSUBSCRIBEs a Topic Filter no longer wanted while staying connected, and drops it
+   * from later connections. A filter the broker asked for (`subscribe-topic`, Response
+   * Information) comes back with the next CONNACK. Unknown filters are ignored.
+   * @throws {MqttMtpError} ERR_MQTT_CONFIG when the filter carries our reply topic (peers announced
+   *   to could no longer answer); ERR_MQTT_NO_SUBSCRIPTION when it is the last one (R-MQTT.16:
+   *   an MTP with no subscription is disabled; close it instead).
+   */
+  async unsubscribe(filter: string): Promise<void> {
+    this.#assertNotClosed();
+    const session = this.#ready ? this.#session : undefined;
+    const active = session?.subscribed.includes(filter) === true;
+    if (!active && !this.#subscriptions.includes(filter)) return;
+    if (active && session !== undefined) {
+      const reply = session.replyTopic;
+      if (reply !== undefined && (filterCovers(filter, reply) || filter === `${reply}/#`)) {
+        throw new MqttMtpError(
+          "ERR_MQTT_CONFIG",
+          `unsubscribe: ${filter} carries our reply topic ${reply}; peers could no longer answer`,
+        );
+      }
+      if (session.subscribed.length === 1) {
+        throw new MqttMtpError(
+          "ERR_MQTT_NO_SUBSCRIPTION",
+          `unsubscribe: ${filter} is the last subscription; close the MTP instead (R-MQTT.16)`,
+        );
+      }
+    }
+    this.#subscriptions = this.#subscriptions.filter((f) => f !== filter);
+    const client = this.#client;
+    if (!active || client === undefined) return;
+    const generation = this.#generation;
+    const code = await this.#untilConnectionChanges(
+      generation,
+      new Promise<number>((resolve, reject) => {
+        client.unsubscribe(filter, this.#endpointIdProperties(), (err, unsuback) => {
+          if (err) return reject(err);
+          // 5.0 UNSUBACK reason codes (mqtt.js does not judge them); 3.1.1 has none: success.
+          resolve((unsuback as { granted?: number[] } | undefined)?.granted?.[0] ?? 0);
+        });
+      }),
+    );
+    if (code === undefined || generation !== this.#generation) return;
+    // 0x11 "No subscription existed" is below 0x80: the filter is gone either way.
+    if (code >= 0x80) {
+      throw new MqttMtpError(
+        "ERR_MQTT_UNSUBSCRIBE_FAILED",
+        `the broker refused to unsubscribe ${filter} (0x${code.toString(16)}); it is no longer used after the next connection`,
+        { protocolCode: code },
+      );
+    }
+    this.#updateSubscribed((subscribed) => subscribed.filter((f) => f !== filter));
+  }
+
+  #assertNotClosed(): void {
+    if (this.#state === "closed" || this.#state === "closing")
+      throw new MtpError("ERR_MTP_CLOSED", "the MQTT MTP is closed");
+  }
+
+  /** R-MQTT.13 as obuspa applies it: our Endpoint ID on SUBSCRIBE and UNSUBSCRIBE too (5.0 only). */
+  #endpointIdProperties(): { properties?: { userProperties: Record<string, string> } } {
+    return this.#options.mqttVersion === "5"
+      ? { properties: { userProperties: { [ENDPOINT_ID_PROPERTY]: this.#options.endpointId } } }
+      : {};
+  }
+
+  /**
+   * Settles with `work`, or with undefined as soon as the connection it was sent on is gone: an
+   * acknowledgement that never comes must not hang the caller, and the next connection applies the
+   * current subscription list anyway.
+   */
+  #untilConnectionChanges<T>(generation: number, work: Promise<T>): Promise<T | undefined> {
+    return new Promise<T | undefined>((resolve, reject) => {
+      const onState = (): void => {
+        if (generation !== this.#generation || this.#state !== "open") finish(() => resolve(undefined));
+      };
+      const finish = (settle: () => void): void => {
+        this.off("state", onState);
+        settle();
+      };
+      this.on("state", onState);
+      work.then(
+        (value) => finish(() => resolve(value)),
+        (err: unknown) =>
+          finish(() =>
+            generation !== this.#generation || this.#state !== "open"
+              ? resolve(undefined)
+              : reject(
+                  asMtpError(
+                    err,
+                    new MqttMtpError(
+                      "ERR_MQTT_SUBSCRIBE_FAILED",
+                      `SUBSCRIBE or UNSUBSCRIBE failed: ${String(err)}`,
+                      {
+                        cause: err,
+                      },
+                    ),
+                  ),
+                ),
+          ),
+      );
+    });
+  }
+
+  #updateSubscribed(change: (subscribed: readonly string[]) => readonly string[]): void {
+    const session = this.#session;
+    if (session === undefined) return;
+    this.#session = { ...session, subscribed: change(session.subscribed) };
+    this.emit("subscriptions", this.#session.subscribed);
   }
 
   /** Skip the remaining back-off and reconnect now (e.g. on a network change). */
@@ -444,7 +619,7 @@ export class MqttMtp extends EventEmitter<MqttMtpEvents> implements Mtp {
         filters.push(filter);
       }
     };
-    for (const f of o.subscriptions) add(f);
+    for (const f of this.#subscriptions) add(f);
     for (const t of subscribeTopics) add(t);
     if (replyTopic !== undefined) {
       // 3.1.1 senders publish to `<topic>/reply-to=...`; a 5.0 Response Information topic is exact

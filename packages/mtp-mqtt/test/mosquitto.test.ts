@@ -312,3 +312,78 @@ describe("Mosquitto over TLS (mqtts)", () => {
     expect(warnings.some((w) => w.code === "ERR_MQTT_TLS" && /disabled/.test(w.message))).toBe(true);
   });
 });
+
+describe("subscriptions changed while connected (TP-469 11.9, R-MQTT.34)", () => {
+  for (const version of ["5", "3.1.1"] as const) {
+    it(`MQTT ${version}: subscribe() and unsubscribe() act at once and survive a reconnect`, async () => {
+      const broker = await startMosquitto();
+      try {
+        const { agent, controller, ids } = await openPair({
+          url: broker.url,
+          agentVersion: version,
+          controllerVersion: version,
+        });
+        // `#` also matches the parent level, so this filter takes both the 5.0 topic and the
+        // 3.1.1 `<topic>/reply-to=...` form.
+        const extraTopic = `${ids.agentTopic}-extra`;
+        const extra = `${extraTopic}/#`;
+        const viaExtra = { replyTo: { mtp: "mqtt", topic: extraTopic, mqttVersion: version } } as const;
+        const seen: string[] = [];
+        agent.on("record", (r) => seen.push(payloadText(r.record)));
+        const changes: (readonly string[])[] = [];
+        agent.on("subscriptions", (s) => changes.push(s));
+
+        // Before: a Record on the extra topic reaches nobody; the one after it proves it had its turn.
+        await controller.send(ids.agentId, recordBytes(ids.agentId, ids.controllerId, "early"), viaExtra);
+        const marker1 = nextRecord(agent, (r) => payloadText(r.record) === "marker-1");
+        await controller.send(ids.agentId, recordBytes(ids.agentId, ids.controllerId, "marker-1"));
+        await marker1;
+
+        await agent.subscribe(extra);
+        expect(agent.session?.subscribed).toContain(extra);
+        expect(agent.subscriptions).toEqual([extra]);
+        expect(changes.at(-1)).toContain(extra);
+        const onExtra = nextRecord(agent, (r) => payloadText(r.record) === "on-extra");
+        await controller.send(ids.agentId, recordBytes(ids.agentId, ids.controllerId, "on-extra"), viaExtra);
+        await onExtra;
+
+        // A reconnect subscribes to the changed list again.
+        const agentBack = nextEvent(agent, "session", () => true, 30_000);
+        const controllerBack = nextEvent(controller, "session", () => true, 30_000);
+        await broker.stop();
+        await broker.restart();
+        await Promise.all([agentBack, controllerBack]);
+        expect(agent.session?.subscribed).toContain(extra);
+        const again = nextRecord(agent, (r) => payloadText(r.record) === "again");
+        await controller.send(ids.agentId, recordBytes(ids.agentId, ids.controllerId, "again"), viaExtra);
+        await again;
+
+        await agent.unsubscribe(extra);
+        expect(agent.session?.subscribed).not.toContain(extra);
+        expect(agent.subscriptions).toEqual([]);
+        await controller.send(ids.agentId, recordBytes(ids.agentId, ids.controllerId, "late"), viaExtra);
+        const marker2 = nextRecord(agent, (r) => payloadText(r.record) === "marker-2");
+        await controller.send(ids.agentId, recordBytes(ids.agentId, ids.controllerId, "marker-2"));
+        await marker2;
+        expect(seen.filter((t) => ["early", "on-extra", "again", "late"].includes(t))).toEqual([
+          "on-extra",
+          "again",
+        ]);
+      } finally {
+        await pool.closeAll();
+        await broker.dispose();
+      }
+    }, 60_000);
+  }
+
+  it("refuses to drop the reply topic or the last subscription, and rejects invalid filters", async () => {
+    const { agent, ids } = await openPair({ url: plain.url, agentVersion: "5", controllerVersion: "5" });
+    await expect(agent.subscribe("a/#/b")).rejects.toMatchObject({ code: "ERR_MQTT_CONFIG" });
+    await expect(agent.unsubscribe(ids.agentTopic)).rejects.toMatchObject({ code: "ERR_MQTT_CONFIG" });
+    expect(agent.session?.subscribed).toEqual([ids.agentTopic]);
+    // a filter we never had is ignored
+    await agent.unsubscribe("never/subscribed");
+    await agent.close();
+    await expect(agent.subscribe("x/y")).rejects.toMatchObject({ code: "ERR_MTP_CLOSED" });
+  });
+});

@@ -519,3 +519,78 @@ describe("keep-alive, server DISCONNECT and retry (R-MQTT.10, 14, 33)", () => {
     await mtp.close(); // idempotent
   });
 });
+
+describe("subscriptions changed while connected (TP-469 11.9, R-MQTT.34)", () => {
+  it("MQTT 5: SUBSCRIBE and UNSUBSCRIBE carry usp-endpoint-id; the connection stays up", async () => {
+    const broker = await scripted();
+    const options = agentOptions(broker);
+    const mtp = pool.create(options);
+    await mtp.open();
+    await mtp.subscribe("usp/extra/+");
+    const subscribe = await broker.waitFor(
+      (p) => p.packet.cmd === "subscribe" && p.packet.subscriptions.some((s) => s.topic === "usp/extra/+"),
+    );
+    expect(subscribe.packet.cmd === "subscribe" && subscribe.packet.properties?.userProperties).toEqual({
+      "usp-endpoint-id": options.endpointId,
+    });
+    expect(broker.clients[0]?.subscriptions.has("usp/extra/+")).toBe(true);
+    await mtp.unsubscribe("usp/extra/+");
+    const unsubscribe = await broker.waitFor((p) => p.packet.cmd === "unsubscribe");
+    expect(unsubscribe.packet.cmd === "unsubscribe" && unsubscribe.packet.unsubscriptions).toEqual([
+      "usp/extra/+",
+    ]);
+    expect(unsubscribe.packet.cmd === "unsubscribe" && unsubscribe.packet.properties?.userProperties).toEqual(
+      {
+        "usp-endpoint-id": options.endpointId,
+      },
+    );
+    expect(broker.clients[0]?.subscriptions.has("usp/extra/+")).toBe(false);
+    expect(broker.clients).toHaveLength(1);
+    expect(mtp.state).toBe("open");
+  });
+
+  it("a refused SUBSCRIBE rejects with the SUBACK code and drops the filter; a refused UNSUBSCRIBE says so", async () => {
+    const broker = await scripted({
+      suback: (s) => (s.topic === "usp/denied" ? 0x87 : s.qos),
+      unsuback: (t) => (t === "usp/sticky" ? 0x83 : 0),
+    });
+    const mtp = pool.create(agentOptions(broker));
+    await mtp.open();
+    await expect(mtp.subscribe("usp/denied")).rejects.toMatchObject({
+      code: "ERR_MQTT_SUBSCRIBE_FAILED",
+      protocolCode: 0x87,
+    });
+    expect(mtp.subscriptions).toEqual([]);
+    expect(mtp.session?.subscribed).toEqual([mtp.replyTopic]);
+    await mtp.subscribe("usp/sticky");
+    await expect(mtp.unsubscribe("usp/sticky")).rejects.toMatchObject({
+      code: "ERR_MQTT_UNSUBSCRIBE_FAILED",
+      protocolCode: 0x83,
+    });
+    // dropped from our list (not used on the next connection), still held by the broker now
+    expect(mtp.subscriptions).toEqual([]);
+    expect(broker.clients[0]?.subscriptions.has("usp/sticky")).toBe(true);
+    expect(mtp.state).toBe("open");
+  });
+
+  it("while reconnecting, subscribe() only records the filter and the next connection subscribes to it", async () => {
+    const broker = await scripted();
+    const mtp = pool.create(agentOptions(broker));
+    await mtp.open();
+    const back = nextEvent(mtp, "session", () => true, 15_000);
+    broker.clients[0]?.destroy();
+    await nextEvent(mtp, "state", (s) => s === "reconnecting");
+    await mtp.subscribe("usp/later");
+    await back;
+    expect(mtp.session?.subscribed).toContain("usp/later");
+    expect(broker.clients.at(-1)?.subscriptions.has("usp/later")).toBe(true);
+  });
+
+  it("refuses to unsubscribe the last subscription (R-MQTT.16)", async () => {
+    const broker = await scripted();
+    const mtp = pool.create(agentOptions(broker, { responseTopic: undefined, subscriptions: ["usp/only"] }));
+    await mtp.open();
+    await expect(mtp.unsubscribe("usp/only")).rejects.toMatchObject({ code: "ERR_MQTT_NO_SUBSCRIPTION" });
+    expect(mtp.session?.subscribed).toEqual(["usp/only"]);
+  });
+});

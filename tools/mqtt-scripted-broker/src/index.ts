@@ -61,6 +61,12 @@ export interface ScriptedBrokerOptions {
    * (0x80 on 3.1.1; >= 0x80 reason codes on 5.0). Default: the requested QoS, capped at 1.
    */
   readonly suback?: (subscription: { topic: string; qos: number }, client: ScriptedClient) => number;
+  /**
+   * UNSUBACK reason code for one Topic Filter (MQTT 5 only; 3.1.1 UNSUBACK carries none):
+   * 0x00 success, 0x11 no subscription existed, >= 0x80 a failure that keeps the subscription.
+   * Default 0x00.
+   */
+  readonly unsuback?: (topic: string, client: ScriptedClient) => number;
   /** Answer PINGREQ (default true). */
   readonly answerPings?: boolean;
 }
@@ -194,11 +200,15 @@ export async function startScriptedBroker(options: ScriptedBrokerOptions = {}): 
         break;
       }
       case "unsubscribe": {
-        for (const t of packet.unsubscriptions) c.subscriptions.delete(t);
+        const codes = packet.unsubscriptions.map((t) => {
+          const code = c.protocolVersion === 5 ? (options.unsuback?.(t, c) ?? 0) : 0;
+          if (code < 0x80) c.subscriptions.delete(t);
+          return code;
+        });
         c.send({
           cmd: "unsuback",
           messageId: packet.messageId,
-          ...(c.protocolVersion === 5 ? { granted: packet.unsubscriptions.map(() => 0) } : {}),
+          ...(c.protocolVersion === 5 ? { granted: codes } : {}),
         } as Packet);
         break;
       }
