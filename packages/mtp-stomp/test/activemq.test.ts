@@ -31,12 +31,14 @@ beforeAll(async () => {
   });
 }, 120_000);
 
+type TlsOptions = NonNullable<StompMtpOptions["broker"]["tls"]>;
+
 /** Mutual TLS to the broker: the Agent's client certificate (with its chain) and our root as anchor. */
-function tlsBroker(): StompMtpOptions["broker"] {
+function tlsBroker(extra: Partial<TlsOptions> = {}): StompMtpOptions["broker"] {
   return {
     host: broker.host,
     port: broker.stompTlsPort!,
-    tls: { ca: pki.root.certPem, cert: pki.agent.chainPem, key: pki.agent.keyPem },
+    tls: { ca: pki.root.certPem, cert: pki.agent.chainPem, key: pki.agent.keyPem, ...extra },
   };
 }
 
@@ -193,15 +195,10 @@ describe("ActiveMQ", () => {
 describe("ActiveMQ over mutual TLS", () => {
   it("exchanges Records over stomp+ssl, and the verify hook sees the broker certificate", async () => {
     const subjects: string[] = [];
-    const options = tlsBroker();
     const p = await pair({
-      broker: {
-        ...options,
-        tls: {
-          ...options.tls,
-          verifyPeer: (socket) => void subjects.push(String(socket.getPeerCertificate().subject?.CN)),
-        },
-      },
+      broker: tlsBroker({
+        verifyPeer: (socket) => void subjects.push(String(socket.getPeerCertificate().subject?.CN)),
+      }),
     });
     await p.controller.send(p.agentId, getRecord(p.agentId, p.controllerId));
     const answer = await waitFor(() => p.controllerSeen.data()[0]);
@@ -210,29 +207,19 @@ describe("ActiveMQ over mutual TLS", () => {
   });
 
   it("validates the broker with an @x/cert-validate policy", async () => {
-    const options = tlsBroker();
     const p = await pair({
-      broker: {
-        ...options,
-        tls: {
-          ...options.tls,
-          peerPolicy: {
-            kind: "path",
-            options: {
-              anchors: [pki.root.certPem],
-              time: new Date(),
-              purpose: "serverAuth",
-              ip: "127.0.0.1",
-            },
-          },
+      broker: tlsBroker({
+        peerPolicy: {
+          kind: "path",
+          options: { anchors: [pki.root.certPem], time: new Date(), purpose: "serverAuth", ip: "127.0.0.1" },
         },
-      },
+      }),
     });
     await p.agent.send(p.controllerId, getRecord(p.controllerId, p.agentId));
     await waitFor(() => p.controllerSeen.data()[0]);
   });
 
-  const refusal = async (tls: NonNullable<StompMtpOptions["broker"]["tls"]>): Promise<string> => {
+  const refusal = async (tls: TlsOptions): Promise<string> => {
     const m = mtp({
       role: "agent",
       endpointId: `proto::${uniqueName("refused")}`,
