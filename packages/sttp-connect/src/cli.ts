@@ -21,7 +21,9 @@ Commands:
   dial <host> <port>        dial a listening subscriber and serve synthetic measurements (reverse publisher)
 
 Subscriber options:
-  --filter EXPR             filter expression (default: PPA:1;PPA:2;…;PPA:14)
+  --filter EXPR             filter expression: keys, GUIDs, point tags and/or
+                            FILTER [TOP n] ActiveMeasurements WHERE … [ORDER BY …]
+                            (default: PPA:1;PPA:2;…;PPA:14)
   --compact                 ask for compact measurements instead of TSSC
   --udp                     receive data over a UDP data channel (implies --compact)
   --udp-port N              UDP port to bind (default: ephemeral)

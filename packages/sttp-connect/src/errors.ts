@@ -139,9 +139,13 @@ export class SttpDataLossError extends SttpError {
   }
 }
 
-/** A subscription filter expression could not be resolved. */
+/** A subscription filter expression could not be parsed or evaluated. */
 export class SttpFilterError extends SttpError {
-  constructor(message: string, options?: SttpErrorOptions) {
+  /** Offset in the filter expression where a syntax error was found (0 for evaluation errors). */
+  readonly position: number | undefined;
+
+  constructor(message: string, options?: SttpErrorOptions & { readonly position?: number }) {
     super("ERR_STTP_FILTER", message, options);
+    this.position = options?.position;
   }
 }

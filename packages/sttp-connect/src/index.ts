@@ -53,6 +53,24 @@ export {
   type TsscPacketResult,
 } from "./data-packet.js";
 export * from "./errors.js";
+export type {
+  Expr as FilterExpr,
+  OrderByTerm as FilterOrderByTerm,
+  Statement as FilterStatement,
+} from "./filter/ast.js";
+export {
+  MAX_EVALUATION_STEPS as MAX_FILTER_EVALUATION_STEPS,
+  MAX_REGEX_INPUT_LENGTH,
+  MAX_REGEX_PATTERN_LENGTH,
+  MAX_REGEX_UNBOUNDED_QUANTIFIERS,
+  MAX_STRING_LENGTH as MAX_FILTER_STRING_LENGTH,
+} from "./filter/evaluate.js";
+export {
+  MAX_FILTER_DEPTH,
+  MAX_FILTER_EXPRESSION_LENGTH,
+  MAX_TOP as MAX_FILTER_TOP,
+  parseFilterExpression,
+} from "./filter/parser.js";
 export {
   type Command,
   encodeCommand,
@@ -76,6 +94,8 @@ export {
 } from "./measurement.js";
 export {
   countMeasurementDetails,
+  FILTER_TABLES,
+  filterMetadata,
   type MeasurementDefinition,
   renderMetadataXml,
   resolveFilterExpression,

@@ -36,7 +36,12 @@ import {
 } from "./framing.js";
 import { normalizeGuid } from "./guid.js";
 import type { Measurement } from "./measurement.js";
-import { type MeasurementDefinition, renderMetadataXml, resolveFilterExpression } from "./metadata.js";
+import {
+  filterMetadata,
+  type MeasurementDefinition,
+  renderMetadataXml,
+  resolveFilterExpression,
+} from "./metadata.js";
 import { encodeSignalIndexCache, SignalIndexCache } from "./signal-index-cache.js";
 import type { SecurityWarning, TlsOptions } from "./tls-policy.js";
 import {
@@ -271,7 +276,7 @@ export class PublisherClient {
         this.#defineOperationalModes(data);
         return;
       case ServerCommand.MetadataRefresh:
-        this.#metadataRefresh();
+        this.#metadataRefresh(data);
         return;
       case ServerCommand.Subscribe:
         this.#subscribe(data);
@@ -355,8 +360,25 @@ export class PublisherClient {
     return ((this.operationalModes ?? 0) & mode) !== 0;
   }
 
-  #metadataRefresh(): void {
-    const xml = Buffer.from(renderMetadataXml(this.#options.measurements), "utf8");
+  #metadataRefresh(data: Buffer): void {
+    let measurements = this.#options.measurements;
+    // Optional payload: [uint32 n][n bytes of UTF-8 filter expressions].
+    if (data.length >= 4) {
+      const length = Math.min(data.readUInt32BE(0), data.length - 4);
+      const filters = data.toString("utf8", 4, 4 + length).trim();
+      if (filters.length > 0) {
+        try {
+          measurements = filterMetadata(filters, measurements);
+        } catch (error) {
+          this.#fail(
+            ServerCommand.MetadataRefresh,
+            error instanceof SttpFilterError ? error.message : String(error),
+          );
+          return;
+        }
+      }
+    }
+    const xml = Buffer.from(renderMetadataXml(measurements), "utf8");
     this.#send(
       ServerResponse.Succeeded,
       ServerCommand.MetadataRefresh,

@@ -107,6 +107,31 @@ describe("sttp-connect CLI", () => {
     expect(Number(byName("summary")?.measurements)).toBeGreaterThanOrEqual(50);
   });
 
+  it("--filter accepts FILTER expressions", async () => {
+    const listening = await background(
+      ["publish", "0", "--host", "127.0.0.1", "--json", "--rate", "100", "--signals", "8"],
+      "listening",
+    );
+    const result = await cli([
+      "subscribe",
+      "127.0.0.1",
+      String(listening.port),
+      "--json",
+      "--count",
+      "20",
+      "--filter",
+      "PPA:8; FILTER TOP 2 ActiveMeasurements WHERE ID LIKE 'PPA:%' AND ID <> 'PPA:8' ORDER BY ID DESC",
+    ]);
+    expect(result.code).toBe(0);
+    const events = result.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const cache = events.find((e) => e.event === "signalIndexCache")?.signals as { key: string }[];
+    expect(cache.map((s) => s.key)).toEqual(["PPA:8", "PPA:7", "PPA:6"]);
+    expect(events.find((e) => e.event === "subscribed")?.message).toMatch(/with 3 signals/);
+  });
+
   it("listen + dial: reverse connection over UDP", async () => {
     const listening = await background(
       ["listen", "0", "--host", "127.0.0.1", "--json", "--udp", "--count", "20", "--filter", "PPA:1;PPA:2"],

@@ -269,10 +269,10 @@ describe("subscription details", () => {
     expect(publisher.clients).toHaveLength(1);
   });
 
-  it("a FILTER expression is refused with a typed error", async () => {
+  it("a FILTER expression naming an unknown table is refused with a typed error", async () => {
     const { subscriber } = await pair("forward", "127.0.0.1", {}, {}, "PPA:1");
     await expect(
-      subscriber.subscribe({ filterExpression: "FILTER ActiveMeasurements WHERE SignalType='FREQ'" }),
+      subscriber.subscribe({ filterExpression: "FILTER NoSuchTable WHERE SignalType='FREQ'" }),
     ).rejects.toMatchObject({
       code: "ERR_STTP_COMMAND_FAILED",
       commandCode: 0x02,
