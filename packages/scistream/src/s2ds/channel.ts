@@ -318,23 +318,18 @@ export class ChannelRelay {
 }
 
 /**
- * Copies src to dst like `pipe()` (back-pressure, end -> half-close), but corks dst for the rest
- * of the tick: a TLS socket emits one 16 KiB record per 'data' event, several per read, and
- * corking turns them into one writev instead of one syscall per record.
+ * Copies src to dst like `pipe()`: back-pressure (pause until 'drain'), end -> half-close.
+ *
+ * Each chunk is written as it arrives, without corking. Node drains the nextTick queue after every
+ * 'data' callback (every 16 KiB TLS record and every socket read is its own native callback), so
+ * a cork released on nextTick never held more than one chunk (strace: one write() per record,
+ * no writev): it only cost a cork/uncork/tick per record. Releasing the cork on setImmediate does
+ * batch records into one writev, but measured no better: more user-space instructions per MiB,
+ * and a TLS socket copies a writev batch into one buffer before encrypting it.
  */
 function forward(src: net.Socket, dst: net.Socket): void {
-  let corked = false;
-  const uncork = () => {
-    corked = false;
-    dst.uncork();
-  };
   const resume = () => src.resume();
   src.on("data", (chunk: Buffer) => {
-    if (!corked) {
-      corked = true;
-      dst.cork();
-      process.nextTick(uncork);
-    }
     if (!dst.write(chunk)) {
       src.pause();
       dst.once("drain", resume);
