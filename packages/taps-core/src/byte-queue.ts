@@ -45,6 +45,26 @@ export class ByteQueue {
     return joined.subarray(0, n);
   }
 
+  /**
+   * The first `n` bytes (1 to 4, n <= length) as a big-endian unsigned integer, read across chunk
+   * boundaries without joining them or creating a view (a length prefix is read once per Message).
+   */
+  readUIntBE(n: number): number {
+    if (n > this.#length) throw new RangeError("read past the end of the receive buffer");
+    let chunk = this.#chunks[0]!;
+    let at = this.#head;
+    let i = 0;
+    let value = 0;
+    for (let k = 0; k < n; k++) {
+      while (at >= chunk.length) {
+        chunk = this.#chunks[++i]!;
+        at = 0;
+      }
+      value = value * 256 + chunk[at++]!;
+    }
+    return value;
+  }
+
   /** Removes and returns the first `n` bytes. */
   shift(n: number): Buffer {
     const first = this.#chunks[0];

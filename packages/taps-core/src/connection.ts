@@ -5,6 +5,7 @@
  * InitiateError or ConnectionError.
  */
 import { MessageBytes } from "./byte-queue.js";
+import { Deque } from "./deque.js";
 import { microtask, TapsEmitter } from "./emitter.js";
 import { type EndpointSnapshot, interfaceAddresses, LocalEndpoint, RemoteEndpoint } from "./endpoint.js";
 import {
@@ -104,33 +105,235 @@ export interface ConnectionConfig {
   readonly options: EstablishmentOptions;
 }
 
-interface SendEntry {
-  readonly data: Uint8Array;
-  readonly context: MessageContext;
-  readonly endOfMessage: boolean;
-  readonly seq: number;
-  readonly priority: number;
-  readonly final: boolean;
-  readonly deadline: number;
-  readonly resolve: (ctx: MessageContext) => void;
-  readonly reject: (error: TapsError) => void;
-  /** Initiate failed: only InitiateError is reported (-06 §7.8). */
-  readonly silentOnInitiateFailure: boolean;
+/**
+ * One queued Send. A class with a reject() method rather than per-Send closures: there is one of
+ * these per Message, so the small-Message path allocates less.
+ */
+class SendEntry {
+  constructor(
+    readonly data: Uint8Array,
+    readonly context: MessageContext,
+    readonly endOfMessage: boolean,
+    readonly seq: number,
+    readonly priority: number,
+    readonly final: boolean,
+    readonly deadline: number,
+    /** Settles the Send's promise with its context (called through postCall, no `this` needed). */
+    readonly resolve: (ctx: MessageContext) => void,
+    readonly rejectRaw: (error: TapsError) => void,
+    readonly promise: Promise<MessageContext>,
+    /** Initiate failed: only InitiateError is reported (-06 §7.8). */
+    readonly silentOnInitiateFailure: boolean,
+  ) {}
+
+  reject(error: TapsError): void {
+    this.promise.catch(noop); // a rejection nobody awaits must not crash the process
+    this.rejectRaw(error);
+  }
 }
 
-interface InboundMessage {
-  readonly context: MessageContext;
-  readonly bytes: MessageBytes;
-  complete: boolean;
-  deliveredAny: boolean;
+/** A Message being received: its bytes and its state in one object (one allocation per Message). */
+class InboundMessage extends MessageBytes {
+  complete = false;
+  constructor(
+    readonly context: MessageContext,
+    public deliveredAny = false,
+  ) {
+    super();
+  }
+  get bytes(): MessageBytes {
+    return this;
+  }
 }
 
 interface ReceiveRequest {
   readonly min: number;
   readonly max: number;
+  /** Called unbound (through postCall), so it must not rely on `this`. */
   readonly resolve: (m: ReceivedMessage) => void;
-  readonly reject: (e: ReceiveError) => void;
+  reject(e: ReceiveError): void;
 }
+
+/** The request behind receive(): settles its promise. */
+class PromiseReceive implements ReceiveRequest {
+  readonly promise: Promise<ReceivedMessage>;
+  resolve!: (m: ReceivedMessage) => void;
+  #reject!: (e: ReceiveError) => void;
+
+  constructor(
+    readonly min: number,
+    readonly max: number,
+  ) {
+    this.promise = new Promise<ReceivedMessage>(capture);
+    this.resolve = captured.resolve as (m: ReceivedMessage) => void;
+    this.#reject = captured.reject as (e: ReceiveError) => void;
+    release();
+  }
+
+  reject(e: ReceiveError): void {
+    this.promise.catch(noop); // a rejection nobody awaits must not crash the process
+    this.#reject(e);
+  }
+}
+
+const AsyncGeneratorPrototype: object = Object.getPrototypeOf(async function* () {}.prototype);
+
+/** MessageStream states (plain numbers: a const enum does not survive isolated transpilation). */
+const StreamState = { Start: 0, Yielded: 1, Busy: 2, Done: 3 } as const;
+type StreamState = (typeof StreamState)[keyof typeof StreamState];
+
+type StreamResult = IteratorResult<ReceivedMessage, unknown>;
+
+interface StreamStep {
+  readonly kind: "next" | "return" | "throw";
+  readonly value: unknown;
+  readonly resolve: (r: StreamResult) => void;
+  readonly reject: (e: unknown) => void;
+}
+
+/**
+ * What messages() returns. It behaves like the async generator
+ *
+ *   for (;;) {
+ *     if (finalDelivered || closed) return;
+ *     try { yield this.receive(options); }
+ *     catch (e) { if (e is a ReceiveError "final" or "closed") return; throw e; }
+ *   }
+ *
+ * (one Receive per step, the same events in the same order, next/return/throw queued while a step
+ * is in progress), but it is itself the Receive request: the Received event's task settles the
+ * step's promise directly. A generator needs a receive() promise, an await and its own resumption
+ * on top, i.e. several more promises and microtask hops for every Message.
+ */
+class MessageStream implements ReceiveRequest {
+  min = 0;
+  max = 0;
+  readonly resolve: (m: ReceivedMessage) => void;
+  #state: StreamState = StreamState.Start;
+  #stepResolve: ((r: StreamResult) => void) | undefined;
+  #stepReject: ((e: unknown) => void) | undefined;
+  /** Requests made while a step is in progress, served in order (as an async generator does). */
+  #waiting: StreamStep[] = [];
+
+  constructor(
+    private readonly options: { minIncompleteLength?: number; maxLength?: number },
+    private readonly ended: () => boolean,
+    private readonly start: (req: ReceiveRequest) => void,
+  ) {
+    this.resolve = (m) => this.#settle({ value: m, done: false }, undefined, StreamState.Yielded);
+  }
+
+  reject(e: ReceiveError): void {
+    if (e instanceof ReceiveError && (e.reason === "final" || e.reason === "closed"))
+      this.#settle({ value: undefined, done: true }, undefined, StreamState.Done);
+    else this.#settle(undefined, e, StreamState.Done);
+  }
+
+  next(): Promise<StreamResult> {
+    if (this.#state === StreamState.Done && this.#waiting.length === 0)
+      return Promise.resolve({ value: undefined, done: true });
+    const promise = new Promise<StreamResult>(capture);
+    const resolve = captured.resolve as (r: StreamResult) => void;
+    const reject = captured.reject as (e: unknown) => void;
+    release();
+    if (this.#state === StreamState.Busy)
+      this.#waiting.push({ kind: "next", value: undefined, resolve, reject });
+    else this.#run("next", undefined, resolve, reject);
+    return promise;
+  }
+
+  return(value?: unknown): Promise<StreamResult> {
+    return new Promise<StreamResult>((resolve, reject) => {
+      if (this.#state === StreamState.Busy) this.#waiting.push({ kind: "return", value, resolve, reject });
+      else this.#run("return", value, resolve, reject);
+    });
+  }
+
+  throw(error?: unknown): Promise<StreamResult> {
+    return new Promise<StreamResult>((resolve, reject) => {
+      if (this.#state === StreamState.Busy)
+        this.#waiting.push({ kind: "throw", value: error, resolve, reject });
+      else this.#run("throw", error, resolve, reject);
+    });
+  }
+
+  /** Runs one request while no step is in progress. */
+  #run(
+    kind: StreamStep["kind"],
+    value: unknown,
+    resolve: (r: StreamResult) => void,
+    reject: (e: unknown) => void,
+  ): void {
+    const state = this.#state;
+    if (kind === "return") {
+      // A generator awaits the value given to return() (later requests wait), then completes.
+      this.#state = StreamState.Busy;
+      Promise.resolve(value).then(
+        (v) => {
+          this.#state = StreamState.Done;
+          resolve({ value: v, done: true });
+          this.#drain();
+        },
+        (error: unknown) => {
+          this.#state = StreamState.Done;
+          reject(error);
+          this.#drain();
+        },
+      );
+      return;
+    }
+    if (kind === "throw") {
+      this.#state = StreamState.Done;
+      // Thrown at the `yield`, the generator's catch ends quietly on final/closed ReceiveErrors.
+      if (
+        state === StreamState.Yielded &&
+        value instanceof ReceiveError &&
+        (value.reason === "final" || value.reason === "closed")
+      )
+        resolve({ value: undefined, done: true });
+      else reject(value);
+      return;
+    }
+    if (state === StreamState.Done || this.ended()) {
+      this.#state = StreamState.Done;
+      resolve({ value: undefined, done: true });
+      return;
+    }
+    try {
+      // Read the options at each step, as the generator passed the same object to every receive().
+      this.min = this.options.minIncompleteLength ?? Number.POSITIVE_INFINITY;
+      this.max = this.options.maxLength ?? Number.POSITIVE_INFINITY;
+    } catch (error) {
+      this.#state = StreamState.Done;
+      reject(error);
+      return;
+    }
+    this.#state = StreamState.Busy;
+    this.#stepResolve = resolve;
+    this.#stepReject = reject;
+    this.start(this);
+  }
+
+  #settle(result: StreamResult | undefined, error: unknown, state: StreamState): void {
+    const resolve = this.#stepResolve;
+    const reject = this.#stepReject;
+    if (!resolve || !reject) return; // not waiting for a Receive (cannot happen: one request at a time)
+    this.#stepResolve = undefined;
+    this.#stepReject = undefined;
+    this.#state = state;
+    if (result) resolve(result);
+    else reject(error);
+    this.#drain();
+  }
+
+  #drain(): void {
+    while (this.#waiting.length > 0 && this.#state !== StreamState.Busy) {
+      const step = this.#waiting.shift()!;
+      this.#run(step.kind, step.value, step.resolve, step.reject);
+    }
+  }
+}
+Object.setPrototypeOf(MessageStream.prototype, AsyncGeneratorPrototype);
 
 /** Connection properties shared by a Connection Group (all but conn-prio are entangled, -06 §6.4). */
 class Group {
@@ -140,6 +343,22 @@ class Group {
 
 let sequence = 0;
 const noop = () => {};
+
+/**
+ * One shared promise executor: `new Promise(capture)` then read `captured`. The executor runs
+ * synchronously inside the constructor, so the values belong to the promise just made; this saves
+ * a closure (and its context) for each of the per-Message Send and Receive promises.
+ */
+const captured: { resolve: unknown; reject: unknown } = { resolve: undefined, reject: undefined };
+function capture(resolve: unknown, reject: unknown): void {
+  captured.resolve = resolve;
+  captured.reject = reject;
+}
+/** Forget the last promise's settle functions (they would keep it and its reactions alive). */
+function release(): void {
+  captured.resolve = undefined;
+  captured.reject = undefined;
+}
 function pendingTotal(chunks: readonly Uint8Array[]): number {
   let n = 0;
   for (const c of chunks) n += c.length;
@@ -160,7 +379,7 @@ export class Connection extends TapsEmitter<ConnectionEvents> {
   #closeTimer: NodeJS.Timeout | undefined;
 
   // send side
-  #sendQueue: SendEntry[] = [];
+  #sendQueue = new Deque<SendEntry>();
   #ordered = true; // no entry has a non-default priority or final
   #congested = false;
   #framingBusy = false;
@@ -177,7 +396,7 @@ export class Connection extends TapsEmitter<ConnectionEvents> {
   #queuedBytes = 0;
 
   // receive side
-  #inbound: InboundMessage[] = [];
+  #inbound = new Deque<InboundMessage>();
   #buffered = 0;
   #receives: ReceiveRequest[] = [];
   #peerEnded = false;
@@ -341,8 +560,7 @@ export class Connection extends TapsEmitter<ConnectionEvents> {
     this.#group.members.delete(this);
     this.#readyReject(error);
     // Sends queued before Ready get no SendError of their own (-06 §7.8).
-    for (const e of this.#sendQueue) e.reject(error as unknown as TapsError);
-    this.#sendQueue = [];
+    for (const e of this.#sendQueue.drain()) e.reject(error as unknown as TapsError);
     this.#queuedBytes = 0;
     for (const r of this.#receives)
       r.reject(new ReceiveError("the connection was never established", { reason: "closed", cause: error }));
@@ -456,27 +674,22 @@ export class Connection extends TapsEmitter<ConnectionEvents> {
     const bytes = typeof data === "string" ? Buffer.from(data) : data;
     const ctx = context ?? new MessageContext();
     ctx.freeze();
-    let resolve!: (c: MessageContext) => void;
-    let rejectRaw!: (e: TapsError) => void;
-    const promise = new Promise<MessageContext>((res, rej) => {
-      resolve = res;
-      rejectRaw = rej;
-    });
-    const reject = (e: TapsError) => {
-      promise.catch(noop); // a rejection nobody awaits must not crash the process
-      rejectRaw(e);
-    };
+    const promise = new Promise<MessageContext>(capture);
+    const resolve = captured.resolve as (c: MessageContext) => void;
+    const rejectRaw = captured.reject as (e: TapsError) => void;
+    release();
     if (!(bytes instanceof Uint8Array)) {
       this.#sendFailed(
         ctx,
-        reject,
+        promise,
+        rejectRaw,
         new SendError("messageData must be a Uint8Array or string", { reason: "invalid" }),
       );
       return promise;
     }
     const refusal = this.#checkSendable(ctx);
     if (refusal) {
-      this.#sendFailed(ctx, reject, refusal);
+      this.#sendFailed(ctx, promise, rejectRaw, refusal);
       return promise;
     }
     const plain = ctx.isEmpty;
@@ -488,18 +701,19 @@ export class Connection extends TapsEmitter<ConnectionEvents> {
       ? this.#defaultLifetime
       : ((ctx.get("msg-lifetime") as number | undefined) ?? this.#defaultLifetime);
     if (priority !== 100 || final) this.#ordered = false;
-    const entry: SendEntry = {
-      data: bytes,
-      context: ctx,
+    const entry = new SendEntry(
+      bytes,
+      ctx,
       endOfMessage,
-      seq: sequence++,
+      sequence++,
       priority,
       final,
-      deadline: Number.isFinite(lifetime) ? performance.now() + lifetime : Number.POSITIVE_INFINITY,
+      Number.isFinite(lifetime) ? performance.now() + lifetime : Number.POSITIVE_INFINITY,
       resolve,
-      reject,
-      silentOnInitiateFailure: silent,
-    };
+      rejectRaw,
+      promise,
+      silent,
+    );
     this.#sendQueue.push(entry);
     this.#queuedBytes += bytes.length;
     if (Number.isFinite(lifetime)) {
@@ -507,7 +721,7 @@ export class Connection extends TapsEmitter<ConnectionEvents> {
       setTimeout(() => {
         const at = this.#sendQueue.indexOf(entry);
         if (at < 0) return;
-        this.#sendQueue.splice(at, 1);
+        this.#sendQueue.removeAt(at);
         this.#queuedBytes -= entry.data.length;
         const error = new ExpiredError("the Message's lifetime elapsed before it was sent", {
           reason: "timeout",
@@ -533,9 +747,17 @@ export class Connection extends TapsEmitter<ConnectionEvents> {
     return undefined;
   }
 
-  #sendFailed(ctx: MessageContext, reject: (e: TapsError) => void, error: SendError): void {
+  #sendFailed(
+    ctx: MessageContext,
+    promise: Promise<MessageContext>,
+    reject: (e: TapsError) => void,
+    error: SendError,
+  ): void {
     this.post("sendError", [ctx, error]);
-    this.postTask(() => reject(error));
+    this.postTask(() => {
+      promise.catch(noop); // a rejection nobody awaits must not crash the process
+      reject(error);
+    });
   }
 
   /** -06 §7.7: Sends made inside `fn` are written together. */
@@ -582,15 +804,15 @@ export class Connection extends TapsEmitter<ConnectionEvents> {
       // Lower msg-prio first (RFC 9622 direction, see README); final always last; FIFO within a level.
       let best = 0;
       for (let i = 1; i < q.length; i++) {
-        const a = q[i]!;
-        const b = q[best]!;
+        const a = q.at(i)!;
+        const b = q.at(best)!;
         const ka = a.final ? Number.POSITIVE_INFINITY : a.priority;
         const kb = b.final ? Number.POSITIVE_INFINITY : b.priority;
         if (ka < kb) best = i;
       }
       index = best;
     }
-    const entry = index === 0 ? q.shift() : q.splice(index, 1)[0];
+    const entry = q.removeAt(index);
     if (entry) this.#queuedBytes -= entry.data.length;
     if (q.length === 0) this.#ordered = true;
     return entry;
@@ -656,8 +878,8 @@ export class Connection extends TapsEmitter<ConnectionEvents> {
           const pieces = this.#udpPartial.get(entry.context) ?? [];
           pieces.push(data);
           this.#udpPartial.set(entry.context, pieces);
-          this.post("sent", [entry.context]);
-          this.postTask(() => entry.resolve(entry.context));
+          this.post1("sent", entry.context);
+          this.postCall(entry.resolve, entry.context);
           continue;
         }
         const earlier = this.#udpPartial.get(entry.context);
@@ -666,14 +888,18 @@ export class Connection extends TapsEmitter<ConnectionEvents> {
           data = Buffer.concat([...earlier, data]);
         }
       }
-      let out: Uint8Array[];
+      // A stream Message's pieces go straight into `chunks` (no array per Message); a datagram is
+      // one write of its own, so it collects into `out`.
+      let out: Uint8Array[] | undefined;
+      const before = chunks.length;
       if (this.#framers) {
-        this.#collect = [];
+        this.#collect = t.datagram ? [] : chunks;
         let r: void | Promise<void>;
         try {
           r = this.#framers.frame(data, entry.context, entry.endOfMessage);
         } catch (error) {
           this.#collect = undefined;
+          if (!t.datagram) chunks.length = before; // nothing of a refused Message is written
           this.#entryFailed(
             entry,
             new SendError((error as Error).message, {
@@ -684,8 +910,10 @@ export class Connection extends TapsEmitter<ConnectionEvents> {
           continue;
         }
         if (r instanceof Promise) {
-          // Asynchronous framer: write what we have, wait for it, then continue.
-          const collected = this.#collect;
+          // Asynchronous framer: write what we have, wait for it, then continue. What the framer
+          // produced so far (and may still add) is this Message's, written when it finishes.
+          const collected = t.datagram ? this.#collect : chunks.splice(before);
+          this.#collect = collected;
           this.#framingBusy = true;
           flush();
           r.then(
@@ -707,11 +935,13 @@ export class Connection extends TapsEmitter<ConnectionEvents> {
           );
           return;
         }
-        out = this.#collect;
+        if (t.datagram) out = this.#collect;
         this.#collect = undefined;
-      } else out = [data];
+      } else if (t.datagram) out = [data];
+      else chunks.push(data);
       if (t.datagram) {
-        const size = out.reduce((n, c) => n + c.length, 0);
+        const dgram = out!;
+        const size = dgram.reduce((n, c) => n + c.length, 0);
         if (size > t.maxMessageSize) {
           this.#entryFailed(
             entry,
@@ -721,16 +951,13 @@ export class Connection extends TapsEmitter<ConnectionEvents> {
           );
           continue;
         }
-        chunks = out;
+        chunks = dgram;
         written = [entry];
         if (entry.final) this.#finalSent = true;
         flush();
         continue;
       }
-      for (const c of out) {
-        chunks.push(c);
-        pendingBytes += c.length;
-      }
+      for (let i = before; i < chunks.length; i++) pendingBytes += chunks[i]!.length;
       written.push(entry);
       this.#messageInProgress = entry.endOfMessage ? undefined : entry.context;
       // Hand over at most ~64 KiB per write so congestion is noticed and later Messages stay reorderable.
@@ -772,8 +999,8 @@ export class Connection extends TapsEmitter<ConnectionEvents> {
         this.post("sendError", [e.context, failure]);
         this.postTask(() => e.reject(failure));
       } else {
-        this.post("sent", [e.context]);
-        this.postTask(() => e.resolve(e.context));
+        this.post1("sent", e.context);
+        this.postCall(e.resolve, e.context);
       }
     }
     this.#maybeFinishClose();
@@ -792,24 +1019,24 @@ export class Connection extends TapsEmitter<ConnectionEvents> {
    * Defaults: minIncompleteLength and maxLength infinite.
    */
   receive(options: { minIncompleteLength?: number; maxLength?: number } = {}): Promise<ReceivedMessage> {
-    const min = options.minIncompleteLength ?? Number.POSITIVE_INFINITY;
-    const max = options.maxLength ?? Number.POSITIVE_INFINITY;
-    let resolve!: (m: ReceivedMessage) => void;
-    let reject!: (e: ReceiveError) => void;
-    const promise = new Promise<ReceivedMessage>((res, rej) => {
-      resolve = res;
-      reject = (e) => {
-        promise.catch(noop);
-        rej(e);
-      };
-    });
+    const req = new PromiseReceive(
+      options.minIncompleteLength ?? Number.POSITIVE_INFINITY,
+      options.maxLength ?? Number.POSITIVE_INFINITY,
+    );
+    this.#receive(req);
+    return req.promise;
+  }
+
+  /** One Receive call, settled through `req` (always asynchronously, in event order). */
+  #receive(req: ReceiveRequest): void {
+    const { min, max } = req;
     if (!(max >= 1) || !(min >= 0)) {
       const error = new ReceiveError("maxLength must be at least 1 and minIncompleteLength non-negative", {
         reason: "invalid",
       });
       this.post("receiveError", [error, undefined]);
-      this.postTask(() => reject(error));
-      return promise;
+      this.postTask(() => req.reject(error));
+      return;
     }
     const direction = this.#direction;
     let refusal: ReceiveError | undefined;
@@ -822,30 +1049,25 @@ export class Connection extends TapsEmitter<ConnectionEvents> {
     if (refusal) {
       const error = refusal;
       this.post("receiveError", [error, undefined]);
-      this.postTask(() => reject(error));
-      return promise;
+      this.postTask(() => req.reject(error));
+      return;
     }
-    this.#receives.push({ min, max, resolve, reject });
+    this.#receives.push(req);
     if (this.#state === "Established" || this.#state === "Closing") {
       this.#serveReceives();
       this.#flow();
     }
-    return promise;
   }
 
   /** Async iteration: each step is one Receive; ends when the peer finished or the connection closed. */
-  async *messages(
+  messages(
     options: { minIncompleteLength?: number; maxLength?: number } = {},
   ): AsyncGenerator<ReceivedMessage> {
-    for (;;) {
-      if (this.#finalDelivered || this.#state === "Closed") return;
-      try {
-        yield await this.receive(options);
-      } catch (error) {
-        if (error instanceof ReceiveError && (error.reason === "final" || error.reason === "closed")) return;
-        throw error;
-      }
-    }
+    return new MessageStream(
+      options,
+      () => this.#finalDelivered || this.#state === "Closed",
+      (req) => this.#receive(req),
+    ) as unknown as AsyncGenerator<ReceivedMessage>;
   }
 
   #onData(chunk: Buffer, from?: { address: string; port: number }): void {
@@ -857,9 +1079,10 @@ export class Connection extends TapsEmitter<ConnectionEvents> {
     }
     if (t.datagram) {
       const ctx = this.#newInboundContext(from);
-      const bytes = new MessageBytes();
-      bytes.push(chunk);
-      this.#inbound.push({ context: ctx, bytes, complete: true, deliveredAny: false });
+      const msg = new InboundMessage(ctx);
+      msg.push(chunk);
+      msg.complete = true;
+      this.#inbound.push(msg);
       this.#buffered += chunk.length;
       // UDP cannot push back: drop the oldest datagrams beyond the buffer limit.
       while (this.#buffered > this.#config.options.receiveBufferLimit && this.#inbound.length > 1) {
@@ -867,14 +1090,9 @@ export class Connection extends TapsEmitter<ConnectionEvents> {
         this.#buffered -= dropped.bytes.length;
       }
     } else {
-      let msg = this.#inbound[this.#inbound.length - 1];
+      let msg = this.#inbound.last();
       if (!msg || msg.complete) {
-        msg = {
-          context: this.#newInboundContext(),
-          bytes: new MessageBytes(),
-          complete: false,
-          deliveredAny: false,
-        };
+        msg = new InboundMessage(this.#newInboundContext());
         this.#inbound.push(msg);
       }
       msg.bytes.push(chunk);
@@ -902,9 +1120,9 @@ export class Connection extends TapsEmitter<ConnectionEvents> {
     ctx.remoteEndpoint ??= this.remoteEndpoint;
     ctx.localEndpoint ??= this.localEndpoint;
     ctx.replyTarget ??= this;
-    let msg = this.#inbound[this.#inbound.length - 1];
+    let msg = this.#inbound.last();
     if (!msg || msg.complete || msg.context !== ctx) {
-      msg = { context: ctx, bytes: new MessageBytes(), complete: false, deliveredAny: false };
+      msg = new InboundMessage(ctx);
       this.#inbound.push(msg);
     }
     msg.bytes.push(data);
@@ -918,18 +1136,13 @@ export class Connection extends TapsEmitter<ConnectionEvents> {
     this.#peerEnded = true;
     if (this.#framers) {
       this.#framers.peerEnded();
-      const last = this.#inbound[this.#inbound.length - 1];
+      const last = this.#inbound.last();
       if (last?.complete) last.context.final = true;
     } else if (!this.#transport?.datagram) {
-      let msg = this.#inbound[this.#inbound.length - 1];
+      let msg = this.#inbound.last();
       if (!msg || msg.complete) {
         // Stream with no pending bytes: the Message ends empty.
-        msg = {
-          context: this.#newInboundContext(),
-          bytes: new MessageBytes(),
-          complete: false,
-          deliveredAny: this.#anyDelivered,
-        };
+        msg = new InboundMessage(this.#newInboundContext(), this.#anyDelivered);
         this.#inbound.push(msg);
       }
       msg.complete = true;
@@ -943,7 +1156,7 @@ export class Connection extends TapsEmitter<ConnectionEvents> {
   #serveReceives(): void {
     if (this.#state !== "Established" && this.#state !== "Closing") return;
     while (this.#receives.length > 0) {
-      const msg = this.#inbound[0];
+      const msg = this.#inbound.at(0);
       if (!msg) break;
       const req = this.#receives[0]!;
       const length = msg.bytes.length;
@@ -979,8 +1192,8 @@ export class Connection extends TapsEmitter<ConnectionEvents> {
       if (eom && ctx.final) this.#finalDelivered = true;
       const result: ReceivedMessage = { data, context: ctx, endOfMessage: eom, partial };
       if (partial) this.post("receivedPartial", [data, ctx, eom]);
-      else this.post("received", [data, ctx]);
-      this.postTask(() => req.resolve(result));
+      else this.post2("received", data, ctx);
+      this.postCall(req.resolve, result);
     }
     if (this.#peerEnded && this.#inbound.length === 0 && !this.#transport?.datagram) {
       this.#finalDelivered = true;
@@ -1088,8 +1301,7 @@ export class Connection extends TapsEmitter<ConnectionEvents> {
   }
 
   #failPending(reason: "closed" | "aborted" | "reset" | "framing"): void {
-    const sends = this.#sendQueue;
-    this.#sendQueue = [];
+    const sends = this.#sendQueue.drain();
     this.#queuedBytes = 0;
     for (const e of sends) this.#entryFailed(e, new SendError(`not sent: connection ${reason}`, { reason }));
     this.#failReceives(reason);
@@ -1139,8 +1351,7 @@ export class Connection extends TapsEmitter<ConnectionEvents> {
     this.#state = "Closed";
     this.#group.members.delete(this);
     this.#framers?.stop();
-    const sends = this.#sendQueue;
-    this.#sendQueue = [];
+    const sends = this.#sendQueue.drain();
     this.#queuedBytes = 0;
     for (const e of sends)
       this.#entryFailed(e, new SendError("not sent: connection closed", { reason: "closed" }));

@@ -7,6 +7,9 @@ import { EventEmitter } from "node:events";
 
 const resolved = Promise.resolve();
 const TASK = Symbol("task");
+const CALL = Symbol("call");
+const EVENT1 = Symbol("event/1");
+const EVENT2 = Symbol("event/2");
 
 /**
  * A plain V8 microtask (cheaper than Node's queueMicrotask, which wraps every callback for async
@@ -26,6 +29,8 @@ export class TapsEmitter<E extends { [K in keyof E]: unknown[] }> {
   #queue: unknown[] = [];
   #scheduled = false;
   #terminal = false;
+  /** One bound flush for every scheduling (no closure per microtask). */
+  readonly #flushNow = (): void => this.#flush();
 
   constructor(aliases: Readonly<Record<string, string>> = {}) {
     this.#aliases = aliases;
@@ -84,7 +89,28 @@ export class TapsEmitter<E extends { [K in keyof E]: unknown[] }> {
     this.#queue.push(event, args);
     if (!this.#scheduled) {
       this.#scheduled = true;
-      microtask(() => this.#flush());
+      microtask(this.#flushNow);
+    }
+  }
+
+  /**
+   * post() for one- and two-argument events without an argument array: Sent and Received are
+   * posted once per Message. Same ordering and terminal rules as post().
+   */
+  protected post1<K extends keyof E & string>(event: K, a: E[K][0]): void {
+    if (this.#terminal) return;
+    this.#queue.push(EVENT1, event, a);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      microtask(this.#flushNow);
+    }
+  }
+  protected post2<K extends keyof E & string>(event: K, a: E[K][0], b: E[K][1]): void {
+    if (this.#terminal) return;
+    this.#queue.push(EVENT2, event, a, b);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      microtask(this.#flushNow);
     }
   }
 
@@ -97,7 +123,23 @@ export class TapsEmitter<E extends { [K in keyof E]: unknown[] }> {
     this.#queue.push(TASK, fn);
     if (!this.#scheduled) {
       this.#scheduled = true;
-      microtask(() => this.#flush());
+      microtask(this.#flushNow);
+    }
+  }
+
+  /**
+   * `postTask(() => fn(arg))` without a closure per call: the hot paths settle one promise per
+   * Message (Sent, Received), so this saves an allocation each time. Same ordering as postTask.
+   */
+  protected postCall<T>(fn: (arg: T) => void, arg: T): void {
+    if (this.#terminal && this.#queue.length === 0) {
+      queueMicrotask(() => fn(arg));
+      return;
+    }
+    this.#queue.push(CALL, fn, arg);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      microtask(this.#flushNow);
     }
   }
 
@@ -105,12 +147,36 @@ export class TapsEmitter<E extends { [K in keyof E]: unknown[] }> {
     this.#scheduled = false;
     const queue = this.#queue;
     this.#queue = [];
-    for (let i = 0; i < queue.length; i += 2) {
+    // Entries are variable length: name + args, EVENT1 + name + arg, EVENT2 + name + 2 args,
+    // TASK + fn, or CALL + fn + arg.
+    for (let i = 0; i < queue.length; ) {
       const event = queue[i];
-      const payload = queue[i + 1];
       try {
-        if (event === TASK) (payload as () => void)();
-        else this.#ee.emit(event as string, ...(payload as unknown[]));
+        if (event === TASK) {
+          const fn = queue[i + 1] as () => void;
+          i += 2;
+          fn();
+        } else if (event === EVENT1) {
+          const name = queue[i + 1] as string;
+          const a = queue[i + 2];
+          i += 3;
+          this.#ee.emit(name, a);
+        } else if (event === EVENT2) {
+          const name = queue[i + 1] as string;
+          const a = queue[i + 2];
+          const b = queue[i + 3];
+          i += 4;
+          this.#ee.emit(name, a, b);
+        } else if (event === CALL) {
+          const fn = queue[i + 1] as (arg: unknown) => void;
+          const arg = queue[i + 2];
+          i += 3;
+          fn(arg);
+        } else {
+          const args = queue[i + 1] as unknown[];
+          i += 2;
+          emitArgs(this.#ee, event as string, args);
+        }
       } catch (error) {
         // A throwing listener must not stop later events; surface it like an uncaught exception would.
         queueMicrotask(() => {
@@ -118,5 +184,22 @@ export class TapsEmitter<E extends { [K in keyof E]: unknown[] }> {
         });
       }
     }
+  }
+}
+
+/** emit() without spreading an array for the common short argument lists. */
+function emitArgs(ee: EventEmitter, event: string, args: unknown[]): void {
+  switch (args.length) {
+    case 0:
+      ee.emit(event);
+      return;
+    case 1:
+      ee.emit(event, args[0]);
+      return;
+    case 2:
+      ee.emit(event, args[0], args[1]);
+      return;
+    default:
+      ee.emit(event, ...args);
   }
 }

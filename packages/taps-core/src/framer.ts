@@ -76,6 +76,8 @@ class Layer implements FramerControl {
   up: (context: MessageContext, data: Uint8Array, endOfMessage: boolean) => void = () => {};
   /** The context of the message being sent through this layer (for the layer below). */
   current: MessageContext | undefined;
+  /** `send()` output goes straight to the transport (this is the first framer added). */
+  toTransport = false;
 
   constructor(
     readonly framer: Framer,
@@ -141,6 +143,7 @@ export class FramerStack {
             if (r instanceof Promise) this.#pending.push(r);
           }
         : (data) => host.writeToTransport(data);
+      layer.toTransport = below === undefined;
       layer.up = above
         ? (_ctx, data, _eom) => {
             above.buffer.push(data);
@@ -267,6 +270,11 @@ export class LengthPrefixFramer implements Framer {
   readonly lengthBytes: 1 | 2 | 4;
   readonly maxMessageLength: number;
   readonly #partial = new WeakMap<MessageContext, Uint8Array[]>();
+  /**
+   * How many contexts entered #partial and have not left it. It may overcount (a Message abandoned
+   * half-way stays counted) but never undercounts, so at 0 a whole Message can skip the lookup.
+   */
+  #partialCount = 0;
 
   constructor(options: LengthPrefixFramerOptions = {}) {
     this.lengthBytes = options.lengthBytes ?? 4;
@@ -276,10 +284,11 @@ export class LengthPrefixFramer implements Framer {
   }
 
   newSentMessage(ctl: FramerControl, data: Uint8Array, context: MessageContext, endOfMessage: boolean): void {
-    const earlier = this.#partial.get(context);
+    const earlier = this.#partialCount > 0 ? this.#partial.get(context) : undefined;
     if (!endOfMessage) {
       const pieces = earlier ?? [];
       pieces.push(data);
+      if (!earlier) this.#partialCount++;
       this.#partial.set(context, pieces);
       if (pieces.reduce((n, p) => n + p.length, 0) > this.maxMessageLength)
         throw new FramerError(`message exceeds ${this.maxMessageLength} bytes`, {
@@ -289,6 +298,7 @@ export class LengthPrefixFramer implements Framer {
     }
     if (earlier) {
       this.#partial.delete(context);
+      this.#partialCount--;
       earlier.push(data);
       data = Buffer.concat(earlier);
     }
@@ -298,7 +308,15 @@ export class LengthPrefixFramer implements Framer {
         reason: "message-too-large",
       });
     const h = this.lengthBytes;
-    if (n <= 16384) {
+    if (n <= 16384 && ctl instanceof Layer && ctl.toTransport) {
+      // Next to the transport, the Connection joins the small pieces of the Messages it writes
+      // together into one buffer anyway, so copying the payload behind the header here as well
+      // would copy every small Message twice.
+      const header = Buffer.allocUnsafe(h);
+      writeLength(header, n, h);
+      ctl.send(header, false);
+      ctl.send(data);
+    } else if (n <= 16384) {
       const out = Buffer.allocUnsafe(h + n);
       writeLength(out, n, h);
       out.set(data, h);
@@ -313,10 +331,18 @@ export class LengthPrefixFramer implements Framer {
 
   handleReceivedData(ctl: FramerControl): void {
     const h = this.lengthBytes;
+    // Our own Layer lets us read the prefix in place; any other FramerControl goes through parse().
+    const queue = ctl instanceof Layer ? ctl.buffer : undefined;
     for (;;) {
-      const header = ctl.parse(h, h);
-      if (!header) break;
-      const n = readLength(header, h);
+      let n: number;
+      if (queue) {
+        if (queue.length < h) break;
+        n = queue.readUIntBE(h);
+      } else {
+        const header = ctl.parse(h, h);
+        if (!header) break;
+        n = readLength(header, h);
+      }
       if (n > this.maxMessageLength) {
         ctl.failConnection(
           new FramerError(`peer announced a ${n}-byte message; the limit is ${this.maxMessageLength}`, {
