@@ -75,7 +75,10 @@ export async function measureOps(fn: () => unknown, options: MeasureOptions = {}
   const warmupMs = options.warmupMs ?? 100;
   const work = options.workPerCall ?? 1;
   const scale = options.scale ?? 1;
-  const isAsync = fn() instanceof Promise;
+  // The first call tells whether fn is async; it is awaited so that it never overlaps the runs.
+  const first = fn();
+  const isAsync = first instanceof Promise;
+  if (isAsync) await first;
   const runFor = async (ms: number): Promise<number> => {
     let count = 0;
     const start = performance.now();
