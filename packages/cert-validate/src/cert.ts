@@ -42,6 +42,19 @@ export interface NameConstraints {
   readonly excluded: readonly GeneralName[];
 }
 
+/** One PolicyQualifierInfo (RFC 5280 §4.2.1.4): the qualifier is kept as DER, undecoded. */
+export interface PolicyQualifier {
+  readonly id: string;
+  /** DER of the qualifier (e.g. an IA5String CPS URI, or a UserNotice SEQUENCE). */
+  readonly value: Uint8Array;
+}
+
+/** One PolicyInformation of a certificatePolicies extension. */
+export interface PolicyInformation {
+  readonly oid: string;
+  readonly qualifiers: readonly PolicyQualifier[];
+}
+
 export interface Extension {
   readonly oid: string;
   readonly critical: boolean;
@@ -71,6 +84,10 @@ export const OID = {
   nameConstraints: "2.5.29.30",
   crlDistributionPoints: "2.5.29.31",
   certificatePolicies: "2.5.29.32",
+  policyMappings: "2.5.29.33",
+  policyConstraints: "2.5.29.36",
+  inhibitAnyPolicy: "2.5.29.54",
+  anyPolicy: "2.5.29.32.0",
   authorityKeyIdentifier: "2.5.29.35",
   extKeyUsage: "2.5.29.37",
   authorityInfoAccess: "1.3.6.1.5.5.7.1.1",
@@ -90,6 +107,9 @@ const KNOWN_EXTENSIONS = new Set<string>([
   OID.nameConstraints,
   OID.crlDistributionPoints,
   OID.certificatePolicies,
+  OID.policyMappings,
+  OID.policyConstraints,
+  OID.inhibitAnyPolicy,
   OID.authorityKeyIdentifier,
   OID.extKeyUsage,
   OID.authorityInfoAccess,
@@ -126,6 +146,19 @@ export interface ParsedCertificate {
   readonly extKeyUsage: readonly string[] | undefined;
   readonly subjectAltNames: readonly GeneralName[] | undefined;
   readonly nameConstraints: NameConstraints | undefined;
+  /** certificatePolicies (RFC 5280 §4.2.1.4), in certificate order. */
+  readonly policies: readonly PolicyInformation[] | undefined;
+  /** policyMappings (§4.2.1.5): issuerDomainPolicy → subjectDomainPolicy pairs. */
+  readonly policyMappings: readonly { readonly issuer: string; readonly subject: string }[] | undefined;
+  /** policyConstraints (§4.2.1.11): skip counts, each absent when not given. */
+  readonly policyConstraints:
+    | {
+        readonly requireExplicitPolicy: number | undefined;
+        readonly inhibitPolicyMapping: number | undefined;
+      }
+    | undefined;
+  /** inhibitAnyPolicy SkipCerts (§4.2.1.14). */
+  readonly inhibitAnyPolicy: number | undefined;
   readonly subjectKeyId: Uint8Array | undefined;
   readonly authorityKeyId:
     | { readonly keyId: Uint8Array | undefined; readonly hasIssuer: boolean; readonly hasSerial: boolean }
@@ -298,6 +331,10 @@ export function parseCertificate(der: Uint8Array): ParsedCertificate {
     extKeyUsage: undefined,
     subjectAltNames: undefined,
     nameConstraints: undefined,
+    policies: undefined,
+    policyMappings: undefined,
+    policyConstraints: undefined,
+    inhibitAnyPolicy: undefined,
     subjectKeyId: undefined,
     authorityKeyId: undefined,
     problems: [],
@@ -427,7 +464,68 @@ function decodeExtension(
       }
       return;
     }
-    case OID.certificatePolicies:
+    case OID.certificatePolicies: {
+      const seq = expectTag(readRoot(v), TAG.SEQUENCE, "certificatePolicies");
+      const list: PolicyInformation[] = [];
+      const oids = new Set<string>();
+      for (const pi of children(v, seq)) {
+        expectTag(pi, TAG.SEQUENCE, "PolicyInformation");
+        const [idT, qT, more] = children(v, pi);
+        if (!idT || more) throw new CertParseError("PolicyInformation: malformed");
+        const oid = readOid(v, idT);
+        // RFC 5280 §4.2.1.4: a policy OID MUST NOT appear more than once; a repeated one would
+        // make the tree ambiguous (which qualifiers apply?), so the extension is malformed.
+        if (oids.has(oid)) throw new CertParseError(`policy ${oid} repeated`);
+        oids.add(oid);
+        const qualifiers: PolicyQualifier[] = [];
+        if (qT) {
+          expectTag(qT, TAG.SEQUENCE, "policyQualifiers");
+          const qs = children(v, qT);
+          if (qs.length === 0) throw new CertParseError("policyQualifiers: empty");
+          for (const q of qs) {
+            expectTag(q, TAG.SEQUENCE, "PolicyQualifierInfo");
+            const [qid, qv, qmore] = children(v, q);
+            if (!qid || !qv || qmore) throw new CertParseError("PolicyQualifierInfo: malformed");
+            qualifiers.push({ id: readOid(v, qid), value: whole(v, qv) });
+          }
+        }
+        list.push({ oid, qualifiers });
+      }
+      if (list.length === 0) throw new CertParseError("certificatePolicies: empty");
+      cert.policies = list;
+      return;
+    }
+    case OID.policyMappings: {
+      const seq = expectTag(readRoot(v), TAG.SEQUENCE, "PolicyMappings");
+      const pairs: { issuer: string; subject: string }[] = [];
+      for (const m of children(v, seq)) {
+        expectTag(m, TAG.SEQUENCE, "PolicyMapping");
+        const [iT, sT, more] = children(v, m);
+        if (!iT || !sT || more) throw new CertParseError("PolicyMapping: malformed");
+        pairs.push({ issuer: readOid(v, iT), subject: readOid(v, sT) });
+      }
+      if (pairs.length === 0) throw new CertParseError("PolicyMappings: empty");
+      cert.policyMappings = pairs;
+      return;
+    }
+    case OID.policyConstraints: {
+      const seq = expectTag(readRoot(v), TAG.SEQUENCE, "PolicyConstraints");
+      let requireExplicitPolicy: number | undefined;
+      let inhibitPolicyMapping: number | undefined;
+      const parts = children(v, seq);
+      // RFC 5280 §4.2.1.11: "Conforming CAs MUST NOT issue certificates where policy constraints
+      // is an empty sequence"; fields are [0] then [1], each at most once.
+      if (parts.length === 0) throw new CertParseError("PolicyConstraints: empty");
+      let k = 0;
+      if (parts[k]?.tag === 0x80) requireExplicitPolicy = readSmallInt(v, parts[k++]!, 0x80);
+      if (parts[k]?.tag === 0x81) inhibitPolicyMapping = readSmallInt(v, parts[k++]!, 0x81);
+      if (k !== parts.length) throw new CertParseError("PolicyConstraints: unexpected field");
+      cert.policyConstraints = { requireExplicitPolicy, inhibitPolicyMapping };
+      return;
+    }
+    case OID.inhibitAnyPolicy:
+      cert.inhibitAnyPolicy = readSmallInt(v, readRoot(v));
+      return;
     case OID.crlDistributionPoints: {
       const seq = expectTag(readRoot(v), TAG.SEQUENCE, ext.oid);
       if (children(v, seq).length === 0) throw new CertParseError("empty SEQUENCE");

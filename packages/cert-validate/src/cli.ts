@@ -39,6 +39,11 @@ check options:
                               expired,revocation-unknown,cn-fallback
   --crl <file>                CRL(s) (PEM; repeatable)
   --purpose serverAuth|clientAuth
+  --policy <oid>              acceptable certificate policy (RFC 5280 user-initial-policy-set;
+                              repeatable; default any policy)
+  --require-explicit-policy   the path must be valid for one of the --policy OIDs
+  --inhibit-policy-mapping    do not honour policyMappings
+  --inhibit-any-policy        anyPolicy in a certificate matches nothing
   --profile rfc5280|lenient
   --at <ISO-8601>             validation time (default: now)
   --no-time                   no accurate time (R-MTP.2): skip validity checks
@@ -100,6 +105,10 @@ function check(args: string[]): number {
       allow: { type: "string", multiple: true },
       crl: { type: "string", multiple: true },
       purpose: { type: "string" },
+      policy: { type: "string", multiple: true },
+      "require-explicit-policy": { type: "boolean" },
+      "inhibit-policy-mapping": { type: "boolean" },
+      "inhibit-any-policy": { type: "boolean" },
       profile: { type: "string" },
       at: { type: "string" },
       "no-time": { type: "boolean" },
@@ -126,6 +135,14 @@ function check(args: string[]): number {
   const crls = values.crl?.map(readText).join("\n");
   const profile = values.profile as "rfc5280" | "lenient" | undefined;
   const purpose = values.purpose as "serverAuth" | "clientAuth" | undefined;
+  for (const p of values.policy ?? [])
+    if (!/^[0-2](\.(0|[1-9][0-9]*))+$/.test(p)) throw new UsageError(`--policy: not an OID: ${p}`);
+  const certificatePolicy = {
+    initialPolicies: values.policy,
+    requireExplicitPolicy: values["require-explicit-policy"],
+    inhibitPolicyMapping: values["inhibit-policy-mapping"],
+    inhibitAnyPolicy: values["inhibit-any-policy"],
+  };
   const useUsp =
     values["usp-role"] !== undefined ||
     values["endpoint-id"] !== undefined ||
@@ -155,6 +172,7 @@ function check(args: string[]): number {
       crls,
       purpose,
       profile,
+      ...certificatePolicy,
     });
     if (values.json) {
       const { path, peer, ...rest } = d;
@@ -185,12 +203,18 @@ function check(args: string[]): number {
     purpose,
     crls,
     profile,
+    ...certificatePolicy,
     ...tolerances,
   });
   if (values.json) {
-    const { path, peer, ...rest } = r;
+    const { path, peer, policies, ...rest } = r;
+    // Qualifiers are DER bytes: print them as hex rather than as a JSON object of byte indexes.
+    const policyJson = policies?.map((p) => ({
+      oid: p.oid,
+      qualifiers: p.qualifiers.map((q) => ({ id: q.id, value: Buffer.from(q.value).toString("hex") })),
+    }));
     process.stdout.write(
-      `${JSON.stringify({ ...rest, path: path.map((c) => ({ subject: formatName(c.subject), fingerprint256: c.fingerprint256 })) }, null, 2)}\n`,
+      `${JSON.stringify({ ...rest, policies: policyJson, path: path.map((c) => ({ subject: formatName(c.subject), fingerprint256: c.fingerprint256 })) }, null, 2)}\n`,
     );
   } else {
     process.stdout.write(`${r.ok ? "VALID" : "INVALID"}\n`);
@@ -198,6 +222,7 @@ function check(args: string[]): number {
       process.stdout.write(`  ${c.fingerprint256.slice(0, 16)}…  ${formatName(c.subject)}\n`);
     for (const e of r.errors) process.stdout.write(`error: ${formatFinding(e)}\n`);
     for (const w of r.warnings) process.stdout.write(`warning: ${formatFinding(w)}\n`);
+    if (r.policies?.length) process.stdout.write(`policies: ${r.policies.map((p) => p.oid).join(", ")}\n`);
   }
   return r.ok ? 0 : 1;
 }

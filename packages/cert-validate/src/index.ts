@@ -24,7 +24,13 @@ export {
   parseFingerprint,
   type TrustAnchor,
 } from "./anchors.js";
-export { type GeneralName, type ParsedCertificate, parseCertificate } from "./cert.js";
+export {
+  type GeneralName,
+  type ParsedCertificate,
+  type PolicyInformation,
+  type PolicyQualifier,
+  parseCertificate,
+} from "./cert.js";
 export { type CrlInput, type ParsedCrl, parseCrl } from "./crl.js";
 export {
   type EidMatch,
@@ -52,6 +58,7 @@ export {
   runLimboSuite,
 } from "./limbo.js";
 export { formatName } from "./name.js";
+export { ANY_POLICY, type PathPolicy, type PolicyInputs } from "./policy.js";
 export {
   type CheckCertWithEidInput,
   type ControllerEntry,

@@ -9,6 +9,7 @@ import type { ParsedCertificate } from "./cert.js";
 import type { CrlInput } from "./crl.js";
 import { endpointIdsFromCert } from "./eid.js";
 import type { CertInput } from "./input.js";
+import type { PathPolicy, PolicyInputs } from "./policy.js";
 import type { Finding, FindingCode, PathErrorCode, WarningCode } from "./types.js";
 import {
   type PathAnchorInfo,
@@ -34,7 +35,8 @@ export interface SttpTolerances {
   readonly allowCommonNameFallback?: boolean;
 }
 
-export interface SttpPolicy extends SttpTolerances {
+/** Certificate-policy inputs (RFC 5280 §6.1.1) are passed to {@link validatePath} unchanged. */
+export interface SttpPolicy extends SttpTolerances, PolicyInputs {
   /** CA anchors, pinned peer certificates or fingerprints. */
   readonly anchors: readonly TrustAnchor[];
   /** Validation time; default: now. `"none"` skips validity (reported as TIME_UNKNOWN). */
@@ -65,6 +67,8 @@ export interface SttpResult {
   readonly anchor: PathAnchorInfo | undefined;
   readonly endpointIds: readonly string[];
   readonly peer: ParsedCertificate | undefined;
+  /** Certificate policies the path is valid for (see {@link PathResult.policies}). */
+  readonly policies?: readonly PathPolicy[];
 }
 
 const OVERRIDE_OF: Partial<Record<PathErrorCode, WarningCode>> = {
@@ -99,6 +103,10 @@ export function evaluateSttpCertificate(chain: CertInput, policy: SttpPolicy): S
     profile: policy.profile,
     budget: policy.budget,
     signatureAlgorithms: policy.signatureAlgorithms,
+    initialPolicies: policy.initialPolicies,
+    requireExplicitPolicy: policy.requireExplicitPolicy,
+    inhibitPolicyMapping: policy.inhibitPolicyMapping,
+    inhibitAnyPolicy: policy.inhibitAnyPolicy,
     tolerate,
   });
   const warnings: Finding[] = [...r.warnings];
@@ -115,5 +123,6 @@ export function evaluateSttpCertificate(chain: CertInput, policy: SttpPolicy): S
     anchor: r.anchor,
     endpointIds: r.peer ? endpointIdsFromCert(r.peer) : [],
     peer: r.peer,
+    policies: r.policies,
   };
 }

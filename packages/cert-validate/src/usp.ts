@@ -9,6 +9,7 @@ import { type CrlInput, crlStatus, toCrlList } from "./crl.js";
 import { endpointIdsFromCert, matchEndpointId, type UspVersionMode } from "./eid.js";
 import { isSpecialUseLanDomain, matchHost } from "./identity.js";
 import { type CertInput, toDerList } from "./input.js";
+import type { PolicyInputs } from "./policy.js";
 import { DEFAULT_SIGNATURE_ALGORITHMS } from "./signature.js";
 import type { Finding, FindingCode, TraceStep } from "./types.js";
 import {
@@ -30,7 +31,8 @@ export interface UspTarget {
   readonly endpointId?: string;
 }
 
-export interface UspContext {
+/** Certificate-policy inputs (RFC 5280 §6.1.1) are passed to path validation unchanged. */
+export interface UspContext extends PolicyInputs {
   /** Who is validating: the figure is normative for Agents; Controllers may reuse it. Default `agent`. */
   readonly role?: "agent" | "controller";
   /** Whether we initiated the MTP connection (step 3 applies only then). */
@@ -166,6 +168,10 @@ export function evaluateUspCertificate(chain: CertInput, context: UspContext): U
     profile: context.profile,
     budget: context.budget,
     signatureAlgorithms: context.signatureAlgorithms,
+    initialPolicies: context.initialPolicies,
+    requireExplicitPolicy: context.requireExplicitPolicy,
+    inhibitPolicyMapping: context.inhibitPolicyMapping,
+    inhibitAnyPolicy: context.inhibitAnyPolicy,
   };
   // Pass A: the strict verdict of the chain against all CA and broker anchors (no revocation: step 6).
   const strict = validatePath(ders, base);

@@ -16,10 +16,11 @@ import {
   emptyConstraintState,
 } from "./constraints.js";
 import { type CrlInput, crlStatus, type ParsedCrl, toCrlList } from "./crl.js";
-import { CertInputError, CertParseError } from "./errors.js";
+import { CertInputError, CertOptionsError, CertParseError } from "./errors.js";
 import { matchEmail, matchHost } from "./identity.js";
 import { type CertInput, toDerList } from "./input.js";
 import { formatName } from "./name.js";
+import { type PathPolicy, PolicyBudgetExceeded, type PolicyCounter, processPolicies } from "./policy.js";
 import {
   checkSignature,
   DEFAULT_SIGNATURE_ALGORITHMS,
@@ -40,6 +41,12 @@ export interface PathBudget {
   readonly maxBuildSteps: number;
   /** Name-constraint comparisons. Default 250,000. */
   readonly maxNameConstraintChecks: number;
+  /**
+   * Certificate-policy tree work (RFC 5280 §6.1): policy nodes created plus expected-policy
+   * entries visited, over all candidate paths. Default 10,000. Bounds the policy-tree blow-up
+   * that policy mappings allow (the CVE-2023-0464 class).
+   */
+  readonly maxPolicyNodes: number;
 }
 
 export const DEFAULT_BUDGET: PathBudget = {
@@ -48,6 +55,7 @@ export const DEFAULT_BUDGET: PathBudget = {
   maxSignatureChecks: 64,
   maxBuildSteps: 2000,
   maxNameConstraintChecks: 250_000,
+  maxPolicyNodes: 10_000,
 };
 
 /** Absolute time, or `"none"` / `"unknown"` when the caller has no accurate clock (R-MTP.2). */
@@ -95,6 +103,19 @@ export interface PathOptions {
   readonly profile?: "rfc5280" | "lenient";
   /** Error codes to downgrade to `tolerated` findings (used by the STTP / SciStream overrides). */
   readonly tolerate?: readonly PathErrorCode[];
+  /**
+   * RFC 5280 user-initial-policy-set: policy OIDs acceptable to the caller. Default
+   * `["2.5.29.32.0"]` (anyPolicy). Always narrows `policies` in the result; fails the path only
+   * when an explicit policy is required (by `requireExplicitPolicy` or a policyConstraints
+   * extension in the path).
+   */
+  readonly initialPolicies?: readonly string[];
+  /** RFC 5280 initial-explicit-policy: fail unless the path is valid for a policy of `initialPolicies` (default false). */
+  readonly requireExplicitPolicy?: boolean;
+  /** RFC 5280 initial-policy-mapping-inhibit: policy mappings are not honoured (default false). */
+  readonly inhibitPolicyMapping?: boolean;
+  /** RFC 5280 initial-any-policy-inhibit: anyPolicy in a certificate matches nothing (default false). */
+  readonly inhibitAnyPolicy?: boolean;
 }
 
 export interface PathAnchorInfo {
@@ -121,6 +142,13 @@ export interface PathResult {
   readonly timeChecked: boolean;
   /** Peer certificate, when it could be parsed. */
   readonly peer: ParsedCertificate | undefined;
+  /**
+   * Certificate policies the path is valid for (RFC 5280 §6.1.5: the valid policy tree at the
+   * peer's depth, intersected with `initialPolicies`), with their qualifiers. `2.5.29.32.0`
+   * (anyPolicy) means any policy; empty when the path asserts no common policy. Absent when no
+   * path was processed (parse or budget failure).
+   */
+  readonly policies?: readonly PathPolicy[];
 }
 
 class BudgetExceeded extends Error {}
@@ -131,6 +159,7 @@ interface Attempt {
   readonly errors: Finding[];
   readonly warnings: Finding[];
   readonly tolerated: Finding[];
+  readonly policies?: readonly PathPolicy[];
 }
 
 const EKU_NAMES: Record<string, string> = { serverAuth: OID.serverAuth, clientAuth: OID.clientAuth };
@@ -148,6 +177,8 @@ export function validatePath(chain: CertInput, options: PathOptions): PathResult
   if (ders.length === 0) throw new CertInputError("empty chain");
   if (options.time === undefined) throw new CertInputError("options.time is required (a Date, or 'none')");
   const budget: PathBudget = { ...DEFAULT_BUDGET, ...options.budget };
+  if (options.initialPolicies !== undefined && options.initialPolicies.length === 0)
+    throw new CertOptionsError("options.initialPolicies is empty (use ['2.5.29.32.0'] for any policy)");
   const timeMs =
     options.time instanceof Date
       ? Math.floor(options.time.getTime() / 1000) * 1000
@@ -191,15 +222,15 @@ export function validatePath(chain: CertInput, options: PathOptions): PathResult
   }
   const crls: ParsedCrl[] = options.crls === undefined ? [] : toCrlList(options.crls);
   const ctx = new Context(options, budget, timeMs, anchors, crls);
-  let success: Attempt | undefined;
+  let chosen: Attempt;
   try {
-    success = ctx.build(leaf, pool);
+    // bestFailure re-checks a path, which spends budget too, so it sits inside the same guard.
+    chosen = ctx.build(leaf, pool) ?? ctx.bestFailure(leaf);
   } catch (err) {
     if (err instanceof BudgetExceeded || err instanceof ConstraintBudgetExceeded)
       return budgetResult(leaf, warnings, timeMs, err.message);
     throw err;
   }
-  const chosen = success ?? ctx.bestFailure(leaf);
   const errors = [...chosen.errors];
   const tolerated = [...chosen.tolerated];
   warnings.push(...chosen.warnings);
@@ -230,6 +261,7 @@ export function validatePath(chain: CertInput, options: PathOptions): PathResult
     tolerated,
     timeChecked: timeMs !== undefined,
     peer: leaf,
+    policies: chosen.policies,
   };
 }
 
@@ -267,6 +299,7 @@ class Context {
   private steps = 0;
   private signatures = 0;
   private readonly nc: Counter;
+  private readonly policyWork: PolicyCounter;
   private firstAnchored: Attempt | undefined;
   private deepest: ParsedCertificate[] = [];
 
@@ -280,6 +313,7 @@ class Context {
     this.allowedAlgs = new Set(options.signatureAlgorithms ?? DEFAULT_SIGNATURE_ALGORITHMS);
     this.tolerate = new Set(options.tolerate ?? []);
     this.nc = { remaining: budget.maxNameConstraintChecks };
+    this.policyWork = { remaining: budget.maxPolicyNodes, limit: budget.maxPolicyNodes };
   }
 
   private verifySig(child: ParsedCertificate, parent: ParsedCertificate): SignatureCheck {
@@ -430,7 +464,8 @@ class Context {
       keyPolicy(top, 0);
       this.serialCheck(top, 0, add);
       this.leafChecks(top, add, true);
-      return { path: [...path], anchor, errors, warnings, tolerated };
+      const policies = this.policies(path, add);
+      return { path: [...path], anchor, errors, warnings, tolerated, policies };
     }
 
     // The top of the path: the trust anchor (or, untrusted, the highest certificate reached).
@@ -500,7 +535,39 @@ class Context {
         }
       } else this.leafChecks(c, add, false);
     }
-    return { path: [...path], anchor, errors, warnings, tolerated };
+    const policies = this.policies(path, add);
+    return { path: [...path], anchor, errors, warnings, tolerated, policies };
+  }
+
+  /**
+   * RFC 5280 §6.1 policy processing over the path below the top certificate (the trust anchor is
+   * an input of the algorithm, not a certificate of the path, so its own policy extensions are not
+   * processed, as in RFC 5280 §6.1.1 (d)). A pinned peer is a path of length 0.
+   */
+  private policies(
+    path: readonly ParsedCertificate[],
+    add: (code: PathErrorCode, msg: string, depth: number, cert: ParsedCertificate) => void,
+  ): readonly PathPolicy[] {
+    const certs = path.slice(0, -1).reverse();
+    const n = certs.length;
+    let r: ReturnType<typeof processPolicies>;
+    try {
+      r = processPolicies(certs, this.options, this.policyWork);
+    } catch (err) {
+      if (err instanceof PolicyBudgetExceeded) throw new BudgetExceeded(err.message);
+      throw err;
+    }
+    // RFC index i (1 = issued by the anchor, n = peer) is depth n - i.
+    for (const i of r.invalidMappings)
+      add(
+        "MALFORMED_EXTENSION",
+        "policyMappings maps to or from anyPolicy (RFC 5280 §6.1.4 (a))",
+        n - i,
+        certs[i - 1]!,
+      );
+    if (r.failure)
+      add(r.failure.code, r.failure.message, n - r.failure.index, certs[r.failure.index - 1] ?? path[0]!);
+    return r.policies;
   }
 
   private revocation(

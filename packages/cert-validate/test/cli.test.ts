@@ -63,6 +63,18 @@ describe("cert-validate CLI (built bin)", () => {
     expect(n.code).toBe(0);
     expect(JSON.parse(n.stdout).warnings.map((w: { code: string }) => w.code)).toContain("TIME_UNKNOWN");
   });
+  it("check: certificate-policy flags (RFC 5280 §6.1)", async () => {
+    const base = ["check", file("server.pem"), "--ca", file("root.pem"), "--json"];
+    const ok = await run(base);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout).policies).toEqual([]);
+    const strict = await run([...base, "--require-explicit-policy", "--policy", "2.5.29.32.0"]);
+    expect(strict.code).toBe(1);
+    expect(JSON.parse(strict.stdout).errors.map((e: { code: string }) => e.code)).toEqual([
+      "NO_VALID_POLICY",
+    ]);
+    expect((await run([...base, "--policy", "not-an-oid"])).code).toBe(2);
+  });
   it("check --allow expired reports the override", async () => {
     const r = await run(["check", file("expired.pem"), "--ca", file("root.pem"), "--allow", "expired"]);
     expect(r.code).toBe(0);
