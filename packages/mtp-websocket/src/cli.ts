@@ -40,7 +40,7 @@ connect:
   --payload-hex <hex>       send a NoSessionContext Record with this Msg payload; repeatable
                             (without --file/--hex/--payload-hex, one Record is read from stdin: binary or hex)
   --wait <ms>               keep the session open this long and print what arrives (default 0)
-  --timeout <ms>            give up connecting after this long (default 10000)
+  --timeout <ms>            give up connecting, or a send waiting for a reconnect, after this long (default 10000)
   --ca <file> --cert <file> --key <file>   TLS trust anchors and client certificate
   --insecure                accept any server certificate (reported on stderr)
 
@@ -179,6 +179,7 @@ async function connect(values: Record<string, unknown>): Promise<number> {
     records.push((peer) => noSessionContextRecord({ toId: peer, fromId: id, payload }));
   }
   if (records.length === 0 && !process.stdin.isTTY) records.push(await readStdin());
+  const timeout = Number(values.timeout ?? 10_000);
   const mtp = createWebSocketMtp({
     role: ((values.role as string | undefined) ?? "agent") as "agent" | "controller",
     endpointId: id,
@@ -196,9 +197,10 @@ async function connect(values: Record<string, unknown>): Promise<number> {
         },
       },
     ],
+    // A send held while the session is re-established waits no longer than connecting may.
+    sendTimeoutMs: Number.isFinite(timeout) && timeout >= 0 ? timeout : undefined,
   });
   attachOutput(mtp, json);
-  const timeout = Number(values.timeout ?? 10_000);
   let peer: string | undefined = to;
   mtp.on("peerConnected", (p) => {
     peer ??= p.endpointId;

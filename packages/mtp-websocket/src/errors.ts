@@ -20,7 +20,12 @@ export type WebSocketMtpErrorCode =
   /** The peer closed the session (close code in `protocolCode`). */
   | "ERR_WS_CLOSED_BY_PEER"
   /** TLS verification is explicitly relaxed (emitted as a warning, the session continues). */
-  | "ERR_WS_TLS_RELAXED";
+  | "ERR_WS_TLS_RELAXED"
+  /**
+   * `send()` refused at once: the Records already waiting for peers that are reconnecting hold
+   * `maxQueuedBytes` (the new one would exceed it).
+   */
+  | "ERR_WS_QUEUE_FULL";
 
 export class WebSocketMtpError extends MtpError {
   override readonly name: string = "WebSocketMtpError";

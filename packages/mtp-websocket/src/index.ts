@@ -8,8 +8,9 @@
  * (R-WS.10b/10c), the deprecated `bbf-usp-protocol` extension accepted both ways (and tolerated
  * when a server such as OB-USP-Agent sends it unasked). Sessions: binary frames only, fragmented
  * messages accepted, 1003 on frames without a Record (R-WS.16), at most one session per peer
- * (R-WS.4), Ping keep-alive (R-WS.17/18), R-WS.19 back-off with TR-181 defaults, the
- * WebSocketConnectRecord first (R-MTP.6/8) and a DisconnectRecord on close (R-MTP.7).
+ * (R-WS.4), Ping keep-alive (R-WS.17/18), R-WS.19 back-off with TR-181 defaults (sends to a
+ * reconnecting peer wait for it, bounded), the WebSocketConnectRecord first (R-MTP.6/8) and a
+ * DisconnectRecord on close (R-MTP.7).
  *
  * @example
  * ```ts
@@ -39,7 +40,14 @@ export {
 } from "./eid.js";
 export { WebSocketMtpConfigError, WebSocketMtpError, type WebSocketMtpErrorCode } from "./errors.js";
 export { recordToJson } from "./json.js";
-export { createWebSocketMtp, DEFAULT_MAX_RECORD_SIZE, USP_SUBPROTOCOL, WebSocketMtp } from "./mtp.js";
+export {
+  createWebSocketMtp,
+  DEFAULT_MAX_QUEUED_BYTES,
+  DEFAULT_MAX_RECORD_SIZE,
+  DEFAULT_SEND_TIMEOUT_MS,
+  USP_SUBPROTOCOL,
+  WebSocketMtp,
+} from "./mtp.js";
 export type {
   ClientTlsOptions,
   KeepAliveOptions,

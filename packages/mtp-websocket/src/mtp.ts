@@ -53,6 +53,12 @@ import { RetryBackoff, realScheduler, type Scheduler, type TimerHandle } from ".
 /** The WebSocket subprotocol of USP (R-WS.9). */
 export const USP_SUBPROTOCOL = "v1.usp";
 export const DEFAULT_MAX_RECORD_SIZE = 5 * 1024 * 1024;
+/** Default `sendTimeoutMs`: how long a send waits for a reconnecting peer (as `@x/mtp-stomp`). */
+export const DEFAULT_SEND_TIMEOUT_MS = 30_000;
+/** Default `maxQueuedBytes`: the Records waiting for reconnecting peers, all peers together. */
+export const DEFAULT_MAX_QUEUED_BYTES = 16 * 1024 * 1024;
+/** setTimeout() fires at once above this (a 32-bit signed delay); longer bounds are clamped. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 const CLOSE_NORMAL = 1000;
 const CLOSE_POLICY = 1008;
 
@@ -75,6 +81,8 @@ interface Session {
 interface OutboundPeer {
   readonly options: WebSocketPeerOptions;
   readonly backoff: RetryBackoff;
+  /** The peer's Endpoint ID: configured, or learned from its last session. Sends to it may wait. */
+  eid: string | undefined;
   ws: WebSocket | undefined;
   session: Session | undefined;
   timer: TimerHandle | undefined;
@@ -84,6 +92,31 @@ interface OutboundPeer {
     reject: (e: unknown) => void;
     settled: boolean;
   };
+}
+
+/** A `send()` waiting for the next session with `toId` (a peer we connect to, now reconnecting). */
+interface QueuedSend {
+  readonly toId: string;
+  readonly bytes: Uint8Array;
+  readonly resolve: () => void;
+  readonly reject: (error: WebSocketMtpError) => void;
+  timer: TimerHandle | undefined;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  /** Links of its {@link SendQueue}: a timeout or an abort unlinks it in O(1), wherever it is. */
+  prev: QueuedSend | undefined;
+  next: QueuedSend | undefined;
+  queued: boolean;
+}
+
+/**
+ * The sends waiting for one peer, oldest first. A doubly linked list, not an array: up to
+ * `maxQueuedBytes` of small Records can wait, and removing each from the front of an array as it
+ * times out would cost O(n) apiece (seconds for 100 000 Records).
+ */
+interface SendQueue {
+  head: QueuedSend | undefined;
+  tail: QueuedSend | undefined;
 }
 
 function deferred(): OutboundPeer["firstConnected"] {
@@ -109,18 +142,37 @@ function deferred(): OutboundPeer["firstConnected"] {
   return d;
 }
 
+function sendFailed(err: Error): WebSocketMtpError {
+  return new WebSocketMtpError("ERR_MTP_SEND_FAILED", `WebSocket send failed: ${err.message}`, {
+    cause: err,
+  });
+}
+
+/** The hot path of `send()`: one binary frame, settled once `ws` has written it (or failed). */
 function sendBytes(ws: WebSocket, bytes: Uint8Array): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     ws.send(bytes, { binary: true }, (err) => {
       if (err === undefined || err === null) resolve();
-      else
-        reject(
-          new WebSocketMtpError("ERR_MTP_SEND_FAILED", `WebSocket send failed: ${err.message}`, {
-            cause: err,
-          }),
-        );
+      else reject(sendFailed(err));
     });
   });
+}
+
+/** A held send, written when its session is up: settles the promise `send()` returned long ago. */
+function writeQueued(ws: WebSocket, entry: QueuedSend): void {
+  ws.send(entry.bytes, { binary: true }, (err) => {
+    if (err === undefined || err === null) entry.resolve();
+    else entry.reject(sendFailed(err));
+  });
+}
+
+/** A non-negative number of ms or bytes (Infinity allowed), or the default when unset. */
+function limitOption(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || Number.isNaN(value) || value < 0) {
+    throw new WebSocketMtpConfigError(`${name} must be a number >= 0 (or Infinity), got ${String(value)}`);
+  }
+  return value;
 }
 
 function abortHandshake(socket: Duplex, status: number, message: string): void {
@@ -164,6 +216,16 @@ export class WebSocketMtp extends EventEmitter<MtpEvents> implements Mtp {
   private closing: Promise<void> | undefined;
   /** Endpoint IDs already found syntactically valid (bounded). */
   private readonly validIds = new Set<string>();
+  /** The peers we connect to, by Endpoint ID: a send to one of them may wait for its session. */
+  private readonly outboundByEid = new Map<string, OutboundPeer>();
+  /**
+   * Sends waiting for a session, per peer Endpoint ID, in `send()` order. A queue exists only while
+   * no session with that peer is open: each one is flushed as soon as a session binds the ID.
+   */
+  private readonly queues = new Map<string, SendQueue>();
+  private queuedBytes = 0;
+  private readonly sendTimeoutMs: number;
+  private readonly maxQueuedBytes: number;
 
   constructor(options: WebSocketMtpOptions) {
     super();
@@ -196,15 +258,21 @@ export class WebSocketMtp extends EventEmitter<MtpEvents> implements Mtp {
     this.scheduler = options.scheduler ?? realScheduler;
     this.maxRecordSize = options.maxRecordSize ?? DEFAULT_MAX_RECORD_SIZE;
     this.malformedCloseCode = options.malformedCloseCode ?? 1003;
+    this.sendTimeoutMs = limitOption("sendTimeoutMs", options.sendTimeoutMs, DEFAULT_SEND_TIMEOUT_MS);
+    this.maxQueuedBytes = limitOption("maxQueuedBytes", options.maxQueuedBytes, DEFAULT_MAX_QUEUED_BYTES);
     for (const p of options.peers ?? []) {
-      this.outboundPeers.push({
+      const peer: OutboundPeer = {
         options: p,
         backoff: new RetryBackoff(p.retry ?? options.retry ?? RETRY_DEFAULTS.websocket, options.random),
+        eid: p.endpointId,
         ws: undefined,
         session: undefined,
         timer: undefined,
         firstConnected: deferred(),
-      });
+      };
+      this.outboundPeers.push(peer);
+      if (p.endpointId !== undefined && !this.outboundByEid.has(p.endpointId))
+        this.outboundByEid.set(p.endpointId, peer);
     }
   }
 
@@ -277,9 +345,8 @@ export class WebSocketMtp extends EventEmitter<MtpEvents> implements Mtp {
         throw new WebSocketMtpError("ERR_MTP_CLOSED", "the WebSocket MTP is closed");
       }
       const session = this.route(toId, options.replyTo);
-      if (session === undefined) {
-        throw new WebSocketMtpError("ERR_MTP_NO_ROUTE", `no open WebSocket session with ${toId}`);
-      }
+      // No open session: only then may the send wait, so the path above stays as lean as before.
+      if (session === undefined) return this.enqueue(toId, record, options.signal);
       const bytes = record instanceof Uint8Array ? record : encodeRecord(record);
       if (this.role === "agent" && !session.connectRecordSent && session.peerEid !== undefined) {
         this.sendConnectRecord(session);
@@ -288,6 +355,161 @@ export class WebSocketMtp extends EventEmitter<MtpEvents> implements Mtp {
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * A send with no open session: held for the next session with `toId` when it is a peer we connect
+   * to (it is connecting or in its R-WS.19 back-off), refused otherwise. Throws what it refuses at
+   * once; `send()` turns that into a rejection.
+   */
+  private enqueue(
+    toId: string,
+    record: Uint8Array | UspRecord,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    if (this.sendTimeoutMs === 0 || !this.outboundByEid.has(toId)) {
+      // A peer known only from its inbound sessions: we cannot dial it, so waiting could not help.
+      throw new WebSocketMtpError(
+        "ERR_MTP_NO_ROUTE",
+        `no open WebSocket session with ${toId}${this.sendTimeoutMs === 0 ? "" : " (and it is not a peer we connect to)"}`,
+      );
+    }
+    const bytes = record instanceof Uint8Array ? record : encodeRecord(record);
+    if (this.queuedBytes + bytes.byteLength > this.maxQueuedBytes) {
+      throw new WebSocketMtpError(
+        "ERR_WS_QUEUE_FULL",
+        `cannot hold a ${bytes.byteLength}-byte Record for ${toId}: ${this.queuedBytes} bytes already wait for reconnecting peers (maxQueuedBytes ${this.maxQueuedBytes})`,
+      );
+    }
+    return new Promise<void>((resolve, reject) => {
+      const entry: QueuedSend = {
+        toId,
+        bytes,
+        resolve,
+        reject,
+        timer: undefined,
+        signal,
+        onAbort: undefined,
+        prev: undefined,
+        next: undefined,
+        queued: true,
+      };
+      let queue = this.queues.get(toId);
+      if (queue === undefined) {
+        queue = { head: entry, tail: entry };
+        this.queues.set(toId, queue);
+      } else {
+        entry.prev = queue.tail;
+        if (queue.tail !== undefined) queue.tail.next = entry;
+        queue.tail = entry;
+      }
+      this.queuedBytes += bytes.byteLength;
+      if (this.sendTimeoutMs !== Number.POSITIVE_INFINITY) {
+        const ms = Math.min(this.sendTimeoutMs, MAX_TIMER_MS);
+        entry.timer = this.sendTimer(ms, () => {
+          entry.timer = undefined;
+          if (this.unqueue(entry)) {
+            reject(
+              new WebSocketMtpError(
+                "ERR_MTP_TIMEOUT",
+                `no WebSocket session with ${toId} within ${ms} ms (sendTimeoutMs); the Record was not sent`,
+              ),
+            );
+          }
+        });
+      }
+      if (signal !== undefined) {
+        entry.onAbort = () => {
+          if (this.unqueue(entry)) {
+            reject(new WebSocketMtpError("ERR_MTP_SEND_FAILED", "send aborted", { cause: signal.reason }));
+          }
+        };
+        signal.addEventListener("abort", entry.onAbort, { once: true });
+      }
+    });
+  }
+
+  /** The `sendTimeoutMs` timer: the injected clock when there is one (tests), else an unref'd one. */
+  private sendTimer(delayMs: number, fn: () => void): TimerHandle {
+    if (this.options.scheduler !== undefined) return this.options.scheduler.schedule(delayMs, fn);
+    // Unref'd: a Record waiting for a peer must not, on its own, keep the process alive.
+    const t = setTimeout(fn, delayMs);
+    t.unref();
+    return { cancel: () => clearTimeout(t) };
+  }
+
+  /** Takes one waiting send out of its queue (timeout, abort); false when it already left it. */
+  private unqueue(entry: QueuedSend): boolean {
+    const queue = this.queues.get(entry.toId);
+    if (!entry.queued || queue === undefined) return false;
+    const { prev, next } = entry;
+    if (prev === undefined) queue.head = next;
+    else prev.next = next;
+    if (next === undefined) queue.tail = prev;
+    else next.prev = prev;
+    if (queue.head === undefined) this.queues.delete(entry.toId);
+    this.release(entry);
+    return true;
+  }
+
+  /** Frees what a send that leaves the queue holds: its bytes in the bound, its timer, its listener. */
+  private release(entry: QueuedSend): void {
+    entry.queued = false;
+    entry.prev = undefined;
+    entry.next = undefined;
+    this.queuedBytes -= entry.bytes.byteLength;
+    entry.timer?.cancel();
+    entry.timer = undefined;
+    if (entry.onAbort !== undefined) entry.signal?.removeEventListener("abort", entry.onAbort);
+    entry.onAbort = undefined;
+  }
+
+  /**
+   * Sends what waited for this session's peer, in `send()` order. Called as soon as a session binds
+   * its Endpoint ID, after the Agent's WebSocketConnectRecord (R-MTP.6/8) and before anything else
+   * can run (no event is emitted in between), so later sends, which find the session open, queue
+   * behind these in `ws`'s own FIFO.
+   */
+  private flushQueued(session: Session): void {
+    const eid = session.peerEid;
+    if (eid === undefined) return;
+    const queue = this.queues.get(eid);
+    if (queue === undefined) return;
+    this.queues.delete(eid);
+    for (let entry = queue.head; entry !== undefined; ) {
+      const next = entry.next;
+      this.release(entry);
+      writeQueued(session.ws, entry);
+      entry = next;
+    }
+  }
+
+  /** close(): nothing waits for a peer that is down; every held send rejects with ERR_MTP_CLOSED. */
+  private rejectQueued(): void {
+    const queues = [...this.queues.values()];
+    this.queues.clear();
+    for (const queue of queues) {
+      for (let entry = queue.head; entry !== undefined; ) {
+        const next = entry.next;
+        this.release(entry);
+        entry.reject(
+          new WebSocketMtpError(
+            "ERR_MTP_CLOSED",
+            `the WebSocket MTP closed before a session with ${entry.toId} came back; the Record was not sent`,
+          ),
+        );
+        entry = next;
+      }
+    }
+  }
+
+  /** An outbound peer without a configured Endpoint ID is known by the one its last session had. */
+  private learnPeerEid(peer: OutboundPeer, eid: string | undefined): void {
+    if (eid === undefined || peer.options.endpointId !== undefined || peer.eid === eid) return;
+    if (peer.eid !== undefined && this.outboundByEid.get(peer.eid) === peer)
+      this.outboundByEid.delete(peer.eid);
+    peer.eid = eid;
+    if (!this.outboundByEid.has(eid)) this.outboundByEid.set(eid, peer);
   }
 
   /** Cancels pending back-off timers and retries every disconnected peer now (e.g. after a network change). */
@@ -312,6 +534,7 @@ export class WebSocketMtp extends EventEmitter<MtpEvents> implements Mtp {
 
   private async doClose(options: CloseOptions): Promise<void> {
     this.setState("closing");
+    this.rejectQueued();
     for (const peer of this.outboundPeers) {
       peer.timer?.cancel();
       peer.timer = undefined;
@@ -735,6 +958,7 @@ export class WebSocketMtp extends EventEmitter<MtpEvents> implements Mtp {
       // An outbound session takes precedence over an inbound one (as in OB-USP-Agent).
       if (existing !== undefined) this.replaceSession(existing);
     }
+    this.learnPeerEid(peer, peerEid);
     const session = this.startSession(ws, "outbound", peerEid, peer, o.keepAlive ?? {}, 30_000);
     peer.session = session;
     peer.backoff.reset(); // R-WS.20
@@ -825,6 +1049,7 @@ export class WebSocketMtp extends EventEmitter<MtpEvents> implements Mtp {
     ws.on("close", (code: number, reason: Buffer) => this.onSessionClosed(session, code, reason.toString()));
     this.startKeepAlive(session, keepAlive.intervalMs ?? defaultIntervalMs, keepAlive.maxMissedPongs ?? 2);
     if (this.role === "agent" && peerEid !== undefined) this.sendConnectRecord(session);
+    this.flushQueued(session); // before peerConnected: a send from a listener must come after these
     this.emit("peerConnected", this.peerInfo(session));
     return session;
   }
@@ -998,7 +1223,9 @@ export class WebSocketMtp extends EventEmitter<MtpEvents> implements Mtp {
     }
     session.peerEid = fromId;
     this.sessionsByEid.set(fromId, session);
+    if (session.outbound !== undefined) this.learnPeerEid(session.outbound, fromId);
     if (this.role === "agent") this.sendConnectRecord(session);
+    this.flushQueued(session);
     return true;
   }
 

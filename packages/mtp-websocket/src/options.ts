@@ -143,7 +143,21 @@ export interface WebSocketMtpOptions {
   readonly requireConnectRecord?: boolean | undefined;
   /** Check `to_id`/`from_id` syntax of received Records (default true). */
   readonly validateEndpointIds?: boolean | undefined;
-  /** Injectable clock for back-off and keep-alive (tests). */
+  /**
+   * How long a `send()` to a peer we connect to (one of `peers`, its Endpoint ID configured or
+   * learned from an earlier session) may wait while that peer is connecting or reconnecting, ms.
+   * Such sends are held, in `send()` order, and go out on the next session right after the
+   * WebSocketConnectRecord (R-MTP.6/8); after this long one rejects with `ERR_MTP_TIMEOUT`.
+   * Default 30 000 (as `@x/mtp-stomp`). 0: do not wait, reject at once with `ERR_MTP_NO_ROUTE`;
+   * `Infinity`: wait until the session is back, the send is aborted or the MTP closes.
+   */
+  readonly sendTimeoutMs?: number | undefined;
+  /**
+   * Upper bound of the bytes of all Records waiting for a session, all peers together. Default
+   * 16 MiB. A `send()` that would exceed it rejects at once with `ERR_WS_QUEUE_FULL`.
+   */
+  readonly maxQueuedBytes?: number | undefined;
+  /** Injectable clock for back-off, keep-alive and the `sendTimeoutMs` bound (tests). */
   readonly scheduler?: Scheduler | undefined;
   /** Injectable randomness for the back-off window (tests). */
   readonly random?: (() => number) | undefined;
