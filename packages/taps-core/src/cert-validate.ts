@@ -5,6 +5,7 @@
  */
 import { decidePeer, type PeerVerdict, type TlsPeerPolicy } from "@x/cert-validate";
 import type { TrustContext, TrustVerificationCallback } from "./security.js";
+import { TRUST_POLICY, type TrustPolicyTag } from "./session-cache.js";
 
 export type { PeerVerdict, TlsPeerPolicy } from "@x/cert-validate";
 
@@ -17,14 +18,16 @@ export interface CertValidateTrustOptions {
 
 /**
  * A trust verification callback that decides with @x/cert-validate's `policy`. Node's own
- * verdict is ignored (the policy is the gate); sessions are never resumed by this package, so
- * the full chain is always available.
+ * verdict is ignored (the policy is the gate). The callback carries the policy so the TLS session
+ * cache keys sessions by it too: a session accepted under this policy is resumed (without
+ * calling the callback, as there is no chain to check) only under an identical policy, and
+ * never when `policy.disableResumption` is set.
  */
 export function certValidateTrust(
   policy: TlsPeerPolicy,
   options: CertValidateTrustOptions = {},
 ): TrustVerificationCallback {
-  return (context) => {
+  const callback: TrustVerificationCallback = (context) => {
     try {
       const verdict = decidePeer(context.chainDer, policy, false);
       options.onVerdict?.(verdict, context);
@@ -34,4 +37,7 @@ export function certValidateTrust(
       return false;
     }
   };
+  const tag: TrustPolicyTag = { policy, disableResumption: policy.disableResumption === true };
+  Object.defineProperty(callback, TRUST_POLICY, { value: tag });
+  return callback;
 }

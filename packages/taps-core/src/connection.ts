@@ -459,6 +459,15 @@ export class Connection extends TapsEmitter<ConnectionEvents> {
     return this.#transport ? STACK_LABEL[this.#transport.stack] : undefined;
   }
 
+  /**
+   * Vendor: true when the TLS handshake resumed a cached session (the peer was verified when the
+   * session was first established; see SecurityParameters' session cache), false for a full
+   * handshake, undefined without TLS or while establishing.
+   */
+  get tlsResumed(): boolean | undefined {
+    return this.#transport?.tls?.resumed;
+  }
+
   /** The racing timeline of the establishment (empty for accepted connections). */
   get timeline(): readonly RaceTimelineEntry[] {
     return this.#timeline;
@@ -1437,6 +1446,7 @@ export class Connection extends TapsEmitter<ConnectionEvents> {
         values.set(`${VENDOR_PREFIX}tls-protocol`, t.tls.protocol);
         values.set(`${VENDOR_PREFIX}alpn`, t.tls.alpnProtocol);
         values.set(`${VENDOR_PREFIX}peer-authorized`, t.tls.authorized);
+        values.set(`${VENDOR_PREFIX}tls-resumed`, t.tls.resumed);
       }
     }
     values.set("zero-rtt-msg-max-len", 0);

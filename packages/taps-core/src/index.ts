@@ -88,4 +88,5 @@ export {
   type TrustVerificationCallback,
 } from "./security.js";
 export { capabilities, type SelectionResult, type StackName } from "./selection.js";
-export type { Candidate, SecurityNotice, Transport } from "./transport.js";
+export { TlsSessionCache, type TlsSessionCacheOptions } from "./session-cache.js";
+export type { Candidate, SecurityNotice, TlsInfo, Transport } from "./transport.js";

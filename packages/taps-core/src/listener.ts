@@ -13,7 +13,13 @@ import { interfaceAddresses, LocalEndpoint, RemoteEndpoint } from "./endpoint.js
 import { ListenError } from "./errors.js";
 import { servicePort } from "./resolver.js";
 import { isMulticastAddress, STACK_LABEL } from "./selection.js";
-import { DatagramTransport, SocketTransport, type Transport, tlsOptions } from "./transport.js";
+import {
+  DatagramTransport,
+  SocketTransport,
+  serverSessionOptions,
+  type Transport,
+  tlsOptions,
+} from "./transport.js";
 
 export interface ListenerEvents {
   connectionReceived: [connection: Connection];
@@ -188,6 +194,7 @@ export class Listener extends TapsEmitter<ListenerEvents> {
         const psk = sp.preSharedKeys;
         server = tls.createServer({
           ...tlsOptions(sp),
+          ...serverSessionOptions(sp),
           allowHalfOpen: true,
           requestCert: sp.requireClientCertificate,
           rejectUnauthorized: sp.requireClientCertificate,
@@ -207,6 +214,7 @@ export class Listener extends TapsEmitter<ListenerEvents> {
             alpnProtocol: socket.alpnProtocol ?? false,
             authorized: socket.authorized,
             peerSubject: undefined,
+            resumed: socket.isSessionReused(),
           };
           this.#incoming(new SocketTransport("tls", socket, raw instanceof net.Socket ? raw : socket, info));
         });

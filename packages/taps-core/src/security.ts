@@ -6,6 +6,7 @@
  */
 import type { X509Certificate } from "node:crypto";
 import { PropertyError } from "./errors.js";
+import { TlsSessionCache } from "./session-cache.js";
 
 /** What the trust verification callback is given. */
 export interface TrustContext {
@@ -44,9 +45,22 @@ export class SecurityParameters {
   minVersion: "TLSv1.2" | "TLSv1.3" = "TLSv1.2";
   trustVerificationCallback: TrustVerificationCallback | undefined;
   identityChallengeCallback: IdentityChallengeCallback | undefined;
-  sessionCacheCapacity = 0;
-  sessionCacheLifetime = 0;
+  /**
+   * Client-side TLS session resumption (-06 §5.3.1 session cache management). On by default;
+   * false means every connection does a full handshake. A Listener with false issues no tickets.
+   */
+  sessionCacheEnabled = true;
+  /** Most sessions kept (RFC 9622 `maxCachedSessions`); least recently used evicted first. 0 disables. */
+  sessionCacheCapacity = 100;
+  /** Seconds a cached session may be offered (RFC 9622 `cachedSessionLifetimeSeconds`; -06's example: a day). */
+  sessionCacheLifetime = 86_400;
+  /** "one-time-use" (default; a TLS 1.3 ticket is offered once, RFC 8446 §C.4) or "reuse". */
   sessionCachePolicy: SessionCachePolicy = "one-time-use";
+  /**
+   * Where sessions are kept. Shared by clones (so every Initiate of a Preconnection, and clones of
+   * its Connections, resume each other's sessions); pass one to several parameters with setSessionCache.
+   */
+  sessionCache: TlsSessionCache = new TlsSessionCache();
   /** Server side: request and verify a client certificate. */
   requireClientCertificate = false;
 
@@ -111,6 +125,16 @@ export class SecurityParameters {
     this.sessionCachePolicy = policy;
     return this;
   }
+  /** Vendor: turn TLS session resumption on or off (off: full handshakes; Listener: no tickets). */
+  setSessionCacheEnabled(enabled: boolean): this {
+    this.sessionCacheEnabled = enabled;
+    return this;
+  }
+  /** Vendor: keep sessions in `cache` (e.g. one cache shared by several Preconnections). */
+  setSessionCache(cache: TlsSessionCache): this {
+    this.sessionCache = cache;
+    return this;
+  }
 
   /** RFC 9622 `SecurityParameters.Set(name, value)` for the names that map onto Node. */
   set(name: string, value: unknown): this {
@@ -131,6 +155,8 @@ export class SecurityParameters {
         return this.setSessionCacheCapacity(value as number);
       case "cachedSessionLifetimeSeconds":
         return this.setSessionCacheLifetime(value as number);
+      case "useSessionCache":
+        return this.setSessionCacheEnabled(value as boolean);
       case "serverCertificate":
       case "clientCertificate":
         return this.addIdentity(value as Pem);
@@ -156,6 +182,8 @@ export class SecurityParameters {
     copy.sessionCacheCapacity = this.sessionCacheCapacity;
     copy.sessionCacheLifetime = this.sessionCacheLifetime;
     copy.sessionCachePolicy = this.sessionCachePolicy;
+    copy.sessionCacheEnabled = this.sessionCacheEnabled;
+    copy.sessionCache = this.sessionCache;
     copy.requireClientCertificate = this.requireClientCertificate;
     return copy;
   }

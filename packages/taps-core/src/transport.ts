@@ -3,13 +3,14 @@
  * TCP and Unix stream sockets (`net`), TLS over TCP (`tls`), UDP (`dgram`, connected or owned by a
  * Listener). Connect attempts are abortable so the racer can close losers.
  */
-import { createPrivateKey, X509Certificate } from "node:crypto";
+import { constants, createPrivateKey, X509Certificate } from "node:crypto";
 import dgram from "node:dgram";
 import net from "node:net";
 import tls from "node:tls";
 import { InitiateError, TapsError } from "./errors.js";
 import type { Pem, SecurityParameters, TrustContext } from "./security.js";
 import { isMulticastAddress, type StackName } from "./selection.js";
+import { sessionCacheKey } from "./session-cache.js";
 
 export interface TransportEvents {
   data(chunk: Buffer, from?: { address: string; port: number }): void;
@@ -27,6 +28,8 @@ export interface TlsInfo {
   readonly alpnProtocol: string | false;
   readonly authorized: boolean;
   readonly peerSubject: string | undefined;
+  /** The handshake resumed a cached session (no certificate was exchanged). */
+  readonly resumed: boolean;
 }
 
 export interface Transport {
@@ -406,25 +409,42 @@ function upgradeTls(
   const sp = ctx.security!;
   const callback = sp.trustVerificationCallback;
   const verifyName = sp.serverName ?? c.hostname ?? c.address;
+  const cache = sp.sessionCache;
+  const cacheKey = sessionCacheKey(sp, verifyName, c.port);
   return new Promise((resolve, reject) => {
     if (signal.aborted) {
       raw.destroy();
       return reject(abortError(signal));
     }
     const psk = sp.preSharedKeys[0];
+    const offered = cacheKey === undefined ? undefined : cache.take(cacheKey, sp.sessionCachePolicy);
     const socket = tls.connect({
       ...tlsOptions(sp),
       socket: raw,
       servername: net.isIP(verifyName) ? undefined : verifyName,
       host: verifyName,
       rejectUnauthorized: callback === undefined && psk === undefined,
+      ...(offered ? { session: offered } : {}),
       ...(psk ? { pskCallback: () => ({ psk: Buffer.from(psk.key), identity: psk.identity }) } : {}),
     });
+    // Tickets may arrive before the peer is trusted (TLS 1.2 in the handshake, TLS 1.3 while an
+    // async trust callback runs): hold the newest and store it only once the peer is accepted,
+    // so a rejected peer never gets a session into the cache.
+    let pending: Buffer | undefined;
+    let accepted = false;
+    if (cacheKey !== undefined)
+      socket.on("session", (session: Buffer) => {
+        if (accepted) cache.store(cacheKey, session, sp.sessionCacheCapacity, sp.sessionCacheLifetime);
+        else pending = session;
+      });
     let settled = false;
-    const fail = (error: unknown) => {
+    const fail = (error: unknown, aborted = false) => {
       if (settled) return;
       settled = true;
       signal.removeEventListener("abort", onAbort);
+      // A session that led to a failed establishment is not offered again (an abort, e.g. a
+      // racing loser being closed, says nothing about the session).
+      if (cacheKey !== undefined && offered && !aborted) cache.drop(cacheKey, offered);
       socket.destroy();
       raw.destroy();
       reject(
@@ -436,31 +456,52 @@ function upgradeTls(
             }),
       );
     };
-    const onAbort = () => fail(abortError(signal));
+    const onAbort = () => fail(abortError(signal), true);
     signal.addEventListener("abort", onAbort, { once: true });
     socket.once("error", fail);
     socket.once("secureConnect", () => {
-      const identityError = psk
-        ? undefined
-        : tls.checkServerIdentity(verifyName, socket.getPeerCertificate());
+      // Resumed: no certificate was exchanged and Node skipped checkServerIdentity. The session
+      // was fully verified (chain, name, trust callback) when it was established, under the very
+      // trust configuration the cache key encodes, so it is accepted without asking again.
+      const resumed = offered !== undefined && socket.isSessionReused();
+      if (cacheKey !== undefined && offered && !resumed) cache.drop(cacheKey, offered); // refused: stale
+      const identityError =
+        psk || resumed ? undefined : tls.checkServerIdentity(verifyName, socket.getPeerCertificate());
       const authorized = psk ? true : socket.authorized && identityError === undefined;
       const authorizationError = socket.authorized
         ? (identityError as { code?: string } | undefined)?.code
         : String(socket.authorizationError ?? "");
-      const { chain, der } = psk ? { chain: [], der: [] } : peerChain(socket);
+      const { chain, der } = psk || resumed ? { chain: [], der: [] } : peerChain(socket);
       const info: TlsInfo = {
         protocol: socket.getProtocol(),
         alpnProtocol: socket.alpnProtocol ?? false,
         authorized,
         peerSubject: chain[0]?.subject,
+        resumed,
       };
       const accept = () => {
         if (settled) return;
         settled = true;
+        accepted = true;
         signal.removeEventListener("abort", onAbort);
         socket.removeListener("error", fail);
+        if (cacheKey !== undefined && pending)
+          cache.store(cacheKey, pending, sp.sessionCacheCapacity, sp.sessionCacheLifetime);
+        pending = undefined;
         resolve(new SocketTransport("tls", socket, raw, info));
       };
+      if (resumed) {
+        // OpenSSL keeps the original verify result in the session: an accepted relaxation stays one.
+        if (!authorized && callback)
+          ctx.notice({
+            kind: "trust-callback-accepted-unverified-peer",
+            authorizationError: authorizationError || undefined,
+            peerSubject: undefined,
+          });
+        else if (!authorized)
+          return fail(new InitiateError(`peer not trusted: ${authorizationError}`, { reason: "security" }));
+        return accept();
+      }
       if (!callback) {
         // rejectUnauthorized already enforced the chain and (through checkServerIdentity) the name.
         if (!authorized && !psk)
@@ -503,6 +544,17 @@ function upgradeTls(
         );
     });
   });
+}
+
+/**
+ * Server-side resumption from a Listener's SecurityParameters: Node issues stateless tickets by
+ * default (keys random per server); the cache lifetime becomes the ticket lifetime, and a
+ * disabled cache (or zero capacity / lifetime) turns tickets off, so every handshake is full.
+ */
+export function serverSessionOptions(sp: SecurityParameters): tls.TlsOptions {
+  if (!sp.sessionCacheEnabled || sp.sessionCacheCapacity <= 0 || sp.sessionCacheLifetime <= 0)
+    return { secureOptions: constants.SSL_OP_NO_TICKET };
+  return { sessionTimeout: Math.max(1, Math.floor(sp.sessionCacheLifetime)) };
 }
 
 function connectUdp(c: Candidate, signal: AbortSignal): Promise<Transport> {
