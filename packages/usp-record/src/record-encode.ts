@@ -31,13 +31,31 @@ function varintSize(value: number): number {
   return value < 0x80 ? 1 : value < 0x4000 ? 2 : value < 0x200000 ? 3 : value < 0x10000000 ? 4 : 5;
 }
 
-function varint64Size(value: bigint): number {
-  let size = 1;
-  while (value >= 0x80n) {
-    value >>= 7n;
-    size++;
+// The last uint64 above 32 bits that was encoded, and its varint bytes. A session engine writes the
+// same 63-bit random session_id into every Record; bigint shifts allocate, so encoding it once and
+// copying the bytes afterwards saves most of the per-Record cost of small segments.
+let bigValue = -1n;
+const bigBytes = new Uint8Array(10);
+let bigLength = 0;
+
+function bigVarint(value: bigint): number {
+  if (value !== bigValue) {
+    let n = 0;
+    let rest = value;
+    while (rest > 0x7fn) {
+      bigBytes[n++] = Number(rest & 0x7fn) | 0x80;
+      rest >>= 7n;
+    }
+    bigBytes[n++] = Number(rest);
+    bigLength = n;
+    bigValue = value;
   }
-  return size;
+  return bigLength;
+}
+
+function varint64Size(value: bigint): number {
+  if (value < 0x1_0000_0000n) return varintSize(Number(value));
+  return bigVarint(value);
 }
 
 /** Size of a length-delimited field with a one-byte tag. */
@@ -78,11 +96,8 @@ function writeVarint(out: Uint8Array, at: number, value: number): number {
 
 function writeVarint64(out: Uint8Array, at: number, value: bigint): number {
   if (value < 0x1_0000_0000n) return writeVarint(out, at, Number(value));
-  while (value > 0x7fn) {
-    out[at++] = Number(value & 0x7fn) | 0x80;
-    value >>= 7n;
-  }
-  out[at++] = Number(value);
+  const length = bigVarint(value);
+  for (let i = 0; i < length; i++) out[at++] = bigBytes[i]!;
   return at;
 }
 

@@ -109,9 +109,22 @@ function readTag(): number {
   return tag;
 }
 
+// The last uint64 above 32 bits that was read. Every Record of a Session Context carries the same
+// 63-bit session_id; bigints are immutable values, so handing out the same one again is invisible
+// to callers and saves three bigint allocations per Record.
+let lastHi = 0;
+let lastLo = 0;
+let lastBig = 0n;
+
 function readUint64(): bigint {
   readVarint();
-  return hi === 0 ? BigInt(lo) : (BigInt(hi) << 32n) | BigInt(lo);
+  if (hi === 0) return BigInt(lo);
+  if (hi !== lastHi || lo !== lastLo) {
+    lastBig = (BigInt(hi) << 32n) | BigInt(lo);
+    lastHi = hi;
+    lastLo = lo;
+  }
+  return lastBig;
 }
 
 /** An enum value: int32 semantics (negative values arrive as 10-byte varints). */

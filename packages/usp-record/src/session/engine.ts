@@ -24,6 +24,7 @@ import { SessionError } from "./errors.js";
 import { computeMacSignature, type IntegrityOptions, macLengthOf, verifyMacSignature } from "./integrity.js";
 import { concat, Reassembler, SarState } from "./sar.js";
 import { payloadCapacity, recordHeaderSize, sessionFieldsSize, sessionRecordSize } from "./size.js";
+import { SequenceWindow } from "./window.js";
 
 /** R-E2E.8/9: a sequence id within 10,000 of the uint64 maximum forces a new context. */
 export const SEQUENCE_LIMIT = UINT64_MAX - 10_000n;
@@ -106,6 +107,8 @@ interface PendingMsg {
   readonly lastSequenceId: bigint;
 }
 
+const EMPTY = new Uint8Array(0);
+
 function defaultSessionId(): bigint {
   return (randomBytes(8).readBigUInt64BE() >> 1n) | 2n;
 }
@@ -145,7 +148,7 @@ export class E2ESession {
   // Sending
   #nextSequenceId = 1n;
   #lowestUnacked = 1n;
-  #outgoing = new Map<bigint, OutgoingRecord>();
+  #outgoing = new SequenceWindow<OutgoingRecord>();
   #outgoingBytes = 0;
   /** Newest sequence_id sent with a payload (for tail probes); unacknowledged while >= #lowestUnacked. */
   #newestPayloadSequenceId = 0n;
@@ -687,7 +690,9 @@ export class E2ESession {
       toId: this.remoteEndpointId,
       fromId: this.localEndpointId,
       payloadSecurity: this.#payloadSecurity,
-      macSignature: new Uint8Array(0),
+      // Shared: an empty array has no elements to mutate, and a fresh one per Record cost more than
+      // the rest of the Record object.
+      macSignature: EMPTY,
       senderCert: this.#senderCert,
       recordType: {
         $case: "sessionContext",
