@@ -161,14 +161,8 @@ export function resolveFilterExpression(
   });
   // Rows are only built when a statement needs them.
   const needsRows = statements.some((s) => s.kind !== "identifier");
-  const updatedOn = Date.now();
-  const rows = needsRows ? definitions.map((d) => filterRow(d, updatedOn)) : [];
-  const columns = new Set(filterRow(PLACEHOLDER, 0).keys());
-  const tables = new Map<string, FilterTable>(
-    FILTER_TABLES.map((name) => [name.toUpperCase(), { name, columns, rows }]),
-  );
   return selectRows(statements, {
-    tables,
+    tables: filterTables(needsRows ? definitions : []),
     primary: "ActiveMeasurements",
     item: (_table, index) => definitions[index] as MeasurementDefinition,
     lookup: (term) => {
@@ -185,6 +179,14 @@ const PLACEHOLDER: MeasurementDefinition = {
   source: "",
   id: 0,
 };
+
+/** Every table a filter may name, each holding one row per definition (the same rows). */
+function filterTables(definitions: readonly MeasurementDefinition[]): Map<string, FilterTable> {
+  const updatedOn = Date.now();
+  const rows = definitions.map((d) => filterRow(d, updatedOn));
+  const columns = new Set(filterRow(PLACEHOLDER, 0).keys());
+  return new Map(FILTER_TABLES.map((name) => [name.toUpperCase(), { name, columns, rows }]));
+}
 
 /**
  * Applies MetadataRefresh filters (`FILTER <table> WHERE …` statements, `;`-separated) to the
@@ -203,14 +205,8 @@ export function filterMetadata(
     (s) => s.kind === "filter" && served.has(s.table.toUpperCase()),
   );
   if (statements.length === 0) return definitions;
-  const updatedOn = Date.now();
-  const rows = definitions.map((d) => filterRow(d, updatedOn));
-  const columns = new Set(filterRow(PLACEHOLDER, 0).keys());
-  const tables = new Map<string, FilterTable>(
-    FILTER_TABLES.map((name) => [name.toUpperCase(), { name, columns, rows }]),
-  );
   return selectRows(statements, {
-    tables,
+    tables: filterTables(definitions),
     primary: "ActiveMeasurements",
     item: (_table, index) => definitions[index] as MeasurementDefinition,
     lookup: () => -1,

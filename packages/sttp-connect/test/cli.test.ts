@@ -47,6 +47,23 @@ function background(args: string[], event: string): Promise<Record<string, unkno
   });
 }
 
+/** Starts `publish` with `signals` signals and runs `subscribe --json` against it; returns its events. */
+async function publishAndSubscribe(
+  signals: number,
+  subscribeArgs: string[],
+): Promise<{ code: number | null; events: Record<string, unknown>[] }> {
+  const listening = await background(
+    ["publish", "0", "--host", "127.0.0.1", "--json", "--rate", "100", "--signals", String(signals)],
+    "listening",
+  );
+  const result = await cli(["subscribe", "127.0.0.1", String(listening.port), "--json", ...subscribeArgs]);
+  const events = result.stdout
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  return { code: result.code, events };
+}
+
 describe("sttp-connect CLI", () => {
   it("--help, --version and usage errors", async () => {
     const help = await cli(["--help"]);
@@ -78,26 +95,14 @@ describe("sttp-connect CLI", () => {
   });
 
   it("publish + subscribe print the handshake, the signal cache and measurements (--json)", async () => {
-    const listening = await background(
-      ["publish", "0", "--host", "127.0.0.1", "--json", "--rate", "100", "--signals", "5"],
-      "listening",
-    );
-    const result = await cli([
-      "subscribe",
-      "127.0.0.1",
-      String(listening.port),
-      "--json",
+    const { code, events } = await publishAndSubscribe(5, [
       "--metadata",
       "--count",
       "50",
       "--filter",
       "PPA:1;PPA:2;PPA:3;PPA:4;PPA:5",
     ]);
-    expect(result.code).toBe(0);
-    const events = result.stdout
-      .trim()
-      .split("\n")
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(code).toBe(0);
     const byName = (name: string) => events.find((e) => e.event === name);
     expect(byName("handshake")).toMatchObject({ accepted: true });
     expect(byName("signalIndexCache")).toMatchObject({ cacheIndex: 0 });
@@ -108,25 +113,13 @@ describe("sttp-connect CLI", () => {
   });
 
   it("--filter accepts FILTER expressions", async () => {
-    const listening = await background(
-      ["publish", "0", "--host", "127.0.0.1", "--json", "--rate", "100", "--signals", "8"],
-      "listening",
-    );
-    const result = await cli([
-      "subscribe",
-      "127.0.0.1",
-      String(listening.port),
-      "--json",
+    const { code, events } = await publishAndSubscribe(8, [
       "--count",
       "20",
       "--filter",
       "PPA:8; FILTER TOP 2 ActiveMeasurements WHERE ID LIKE 'PPA:%' AND ID <> 'PPA:8' ORDER BY ID DESC",
     ]);
-    expect(result.code).toBe(0);
-    const events = result.stdout
-      .trim()
-      .split("\n")
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(code).toBe(0);
     const cache = events.find((e) => e.event === "signalIndexCache")?.signals as { key: string }[];
     expect(cache.map((s) => s.key)).toEqual(["PPA:8", "PPA:7", "PPA:6"]);
     expect(events.find((e) => e.event === "subscribed")?.message).toMatch(/with 3 signals/);
