@@ -1,4 +1,6 @@
 /** Shared helpers for the @x/mtp-websocket tests. */
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
 import type { MtpPair, PairContext } from "@x/mtp-compliance";
 import { buildRequestMsg, encodeMsg, encodeRecord, noSessionContextRecord } from "@x/usp-record";
 import type { ExponentialRetryParameters, MtpError, PeerInfo, ReceivedRecord } from "@x/usp-record/mtp";
@@ -158,4 +160,13 @@ export class Cleanup {
         .then(t)
         .catch(() => undefined);
   }
+}
+
+/** A loopback port that was free a moment ago (for a server that must come back on the same port). */
+export async function freePort(): Promise<number> {
+  const s = http.createServer();
+  await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", () => resolve()));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
 }

@@ -4,7 +4,6 @@
  * `maxQueuedBytes`, cancelled by an abort signal or close(). Real servers on loopback.
  */
 import * as http from "node:http";
-import type { AddressInfo } from "node:net";
 import { buildRequestMsg, encodeMsg, encodeRecord, noSessionContextRecord } from "@x/usp-record";
 import type { MtpError } from "@x/usp-record/mtp";
 import { afterEach, describe, expect, it } from "vitest";
@@ -17,21 +16,13 @@ import {
   WebSocketMtpConfigError,
   type WebSocketMtpOptions,
 } from "../src/index.js";
-import { Cleanup, collect, FakeScheduler, getRecord, until } from "./helpers.js";
+import { Cleanup, collect, FakeScheduler, freePort, getRecord, until } from "./helpers.js";
 
 const AGENT = "proto::agent";
 const CONTROLLER = "proto::controller";
 const FAST_RETRY = { minimumWaitInterval: 0.02, intervalMultiplier: 2000, maxInterval: 0.1 };
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
-
-async function freePort(): Promise<number> {
-  const s = http.createServer();
-  await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", () => resolve()));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
 
 async function controllerOn(port: number): Promise<WebSocketMtp> {
   const mtp = cleanup.mtp(

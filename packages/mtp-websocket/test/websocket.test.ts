@@ -17,7 +17,7 @@ import {
   type WebSocketMtp,
   withEidQuery,
 } from "../src/index.js";
-import { Cleanup, collect, FakeScheduler, getRecord, until } from "./helpers.js";
+import { Cleanup, collect, FakeScheduler, freePort, getRecord, until } from "./helpers.js";
 
 const AGENT = "proto::agent";
 const CONTROLLER = "proto::controller";
@@ -375,14 +375,6 @@ describe("one session per pair of endpoints (R-WS.4)", () => {
 });
 
 describe("retry back-off (R-WS.19 to R-WS.21) with a fake clock", () => {
-  async function freePort(): Promise<number> {
-    const s = http.createServer();
-    await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", () => resolve()));
-    const port = (s.address() as AddressInfo).port;
-    await new Promise<void>((resolve) => s.close(() => resolve()));
-    return port;
-  }
-
   it("waits m·(k/1000)^(n-1) .. m·(k/1000)^n with TR-181 defaults, capped at n=10, reset after success", async () => {
     const port = await freePort();
     const clock = new FakeScheduler();
@@ -662,10 +654,7 @@ describe("Agent as server (R-WS.6)", () => {
 
 describe("reconnectNow()", () => {
   it("skips the pending back-off and connects at once", async () => {
-    const probe = http.createServer();
-    await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", () => resolve()));
-    const port = (probe.address() as AddressInfo).port;
-    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const port = await freePort();
     const clock = new FakeScheduler();
     const agent = cleanup.mtp(
       createWebSocketMtp({
