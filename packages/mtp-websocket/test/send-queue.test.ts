@@ -3,7 +3,6 @@
  * session right after the WebSocketConnectRecord (R-MTP.6/8), bounded by `sendTimeoutMs` and
  * `maxQueuedBytes`, cancelled by an abort signal or close(). Real servers on loopback.
  */
-import * as http from "node:http";
 import { buildRequestMsg, encodeMsg, encodeRecord, noSessionContextRecord } from "@x/usp-record";
 import type { MtpError } from "@x/usp-record/mtp";
 import { afterEach, describe, expect, it } from "vitest";
